@@ -1,0 +1,170 @@
+"""The ``deceptio`` command: analyze a recording, evaluate and train variants."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from dataclasses import fields, replace
+from pathlib import Path
+
+from deceptio.errors import DeceptioError, ParameterError
+
+__all__ = ["main", "build_parser"]
+
+_REPO = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = _REPO.parent / "shared" / "data" / "real-life-trial" / "manifest.csv"
+_DATA_NAME = "Real-life Trial (Pérez-Rosas et al., ICMI 2015), audio only"
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from deceptio.audio import AudioConfig
+    from deceptio.inference import Detector
+
+    detector = Detector(args.weights, variants=(args.variant,), audio_config=AudioConfig(max_duration_s=args.max_minutes * 60))
+    status = 0
+    for path in args.files:
+        try:
+            analysis = detector.analyze(path, variant=args.variant, band=args.band)
+        except DeceptioError as error:
+            if len(args.files) == 1:
+                raise
+            print(f"deceptio: {path}: {error}", file=sys.stderr)
+            status = 2
+            continue
+        if args.json:
+            print(json.dumps({"file": str(path), **analysis.to_dict()} if len(args.files) > 1 else analysis.to_dict()))
+            continue
+        card = detector.card(args.variant)
+        print(f"{path}: {analysis.verdict.upper()}  p(deceptive) = {analysis.p_deceptive:.2f}  "
+              f"(inconclusive within 0.5 ± {analysis.band:.2f}; variant {analysis.variant})")
+        cv = card.get("cv", {})
+        if "auc" in cv:
+            gender = card.get("baselines", {}).get("gender_pitch", {}).get("auc", {}).get("mean", float("nan"))
+            print(f"  this variant's cross-validated ROC AUC: {cv['auc']['mean']:.2f} ± {cv['auc']['std']:.2f} "
+                  f"(a gender-from-pitch guess: {gender:.2f}; chance: 0.50). Weak evidence about a voice, not proof about a person.")
+        print(f"  {analysis.duration_s:.1f} s recording, {analysis.speech_s:.1f} s of speech, {len(analysis.windows)} windows:")
+        for window in analysis.windows:
+            bar = "#" * int(round(window.p_deceptive * 20))
+            print(f"  {window.start:7.1f}–{window.end:7.1f} s  p = {window.p_deceptive:.2f}  {bar}")
+    return status
+
+
+def _configs(overrides: list[str]):
+    from deceptio.features import FeatureConfig
+    from deceptio.models import ModelConfig
+    from deceptio.train import TrainConfig
+
+    configs = {"model": ModelConfig(), "train": TrainConfig(), "features": FeatureConfig()}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        section, _, name = key.partition(".")
+        if not sep or section not in configs or name not in {f.name for f in fields(configs[section])}:
+            known = [f"{s}.{f.name}" for s, c in configs.items() for f in fields(c)]
+            raise ParameterError(f"unknown setting {item!r}; use SECTION.NAME=VALUE with one of: {', '.join(known)}")
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        configs[section] = replace(configs[section], **{name: value})
+    return configs["model"], configs["train"], configs["features"]
+
+
+def _cross_validate(args: argparse.Namespace):
+    from deceptio.data import default_cache_dir, extract_dataset, load_dataset
+    from deceptio.evaluate import CVConfig, cross_validate, format_report, save_report
+    from deceptio.variants import VARIANTS
+
+    model_config, train_config, feature_config = _configs(args.set)
+    variants = tuple(args.variants or VARIANTS)
+    cache_dir = None if args.no_cache else Path(args.cache_dir or default_cache_dir())
+    data_path = Path(args.data)
+    if not data_path.exists():
+        raise DeceptioError(f"no data at {data_path}: pass --data MANIFEST.csv or a folder of labelled recordings")
+    clips = load_dataset(data_path)
+    data = extract_dataset(clips, feature_config=feature_config, cache_dir=cache_dir)
+    report = cross_validate(
+        data, variants=variants, cv=CVConfig(folds=args.folds, repeats=args.repeats),
+        model_config=model_config, train_config=train_config, feature_config=feature_config, cache_dir=cache_dir,
+    )
+    report["data"]["source"] = str(data_path)
+    print(format_report(report))
+    json_path, md_path = save_report(report, Path(args.report_dir))
+    print(f"\nreport written to {md_path} and {json_path}")
+    return data, report, variants, (model_config, train_config, feature_config)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    _cross_validate(args)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from deceptio.audio import AudioConfig
+    from deceptio.release import release
+
+    data, report, variants, (model_config, train_config, feature_config) = _cross_validate(args)
+    name = _DATA_NAME if Path(args.data).resolve() == DEFAULT_DATA.resolve() else str(args.data)
+    written = release(
+        data, report, variants=variants, out_dir=Path(args.out), data_name=name, model_config=model_config,
+        train_config=train_config, feature_config=feature_config, audio_config=AudioConfig(),
+    )
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from deceptio.weights import DEFAULT_WEIGHTS
+
+    parser = argparse.ArgumentParser(
+        prog="deceptio",
+        description="Estimate from the voice whether a spoken story is truthful or deceptive, with honest, cross-validated figures.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    analyze = commands.add_parser("analyze", help="analyse recordings with a shipped variant")
+    analyze.add_argument("files", nargs="+", help="wav, flac, ogg or mp3 files")
+    analyze.add_argument("--variant", default="ensemble", help="spec_mfcc, lsf_lpc, spec_prosody, prosody or ensemble (default)")
+    analyze.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="folder of <variant>.safetensors + .json (default: the shipped weights)")
+    analyze.add_argument("--band", type=float, default=None, help="half-width of the inconclusive band around 0.5 (default: the card's)")
+    analyze.add_argument("--max-minutes", type=float, default=15.0, help="refuse longer recordings (default 15)")
+    analyze.add_argument("--json", action="store_true", help="print one JSON object per file")
+    analyze.set_defaults(run=_analyze)
+
+    for name, run, help_text in (
+        ("evaluate", _evaluate, "speaker-grouped cross-validation of the variants and the baselines"),
+        ("train", _train, "cross-validate, then train every variant on all data and write weights and cards"),
+    ):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--data", default=str(DEFAULT_DATA), help="manifest CSV or folder of labelled recordings (default: the shared Real-life Trial corpus)")
+        sub.add_argument("--variants", nargs="+", default=None, help="variants to run (default: all, ensemble included)")
+        sub.add_argument("--folds", type=int, default=5)
+        sub.add_argument("--repeats", type=int, default=5, help="repeats of the grouped K-fold with different seeds")
+        sub.add_argument("--report-dir", default="reports", help="where cv_report.md/.json go")
+        sub.add_argument("--cache-dir", default=None, help="feature and fold cache (default $DECEPTIO_CACHE or ~/.cache/deceptio)")
+        sub.add_argument("--no-cache", action="store_true", help="recompute everything")
+        sub.add_argument("--set", nargs="*", default=[], metavar="SECTION.NAME=VALUE",
+                         help="override a setting, e.g. train.epochs=8 model.width=12 features.n_mels=40")
+        sub.set_defaults(run=run)
+        if name == "train":
+            sub.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="folder for the weights and cards")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except DeceptioError as error:
+        print(f"deceptio: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("deceptio: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

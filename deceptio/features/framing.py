@@ -1,0 +1,140 @@
+"""Cut a signal into centred frames and take the short-time power spectrum every feature shares."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+from deceptio.errors import ParameterError
+
+__all__ = ["frame_signal", "power_spectrogram", "fft_frequencies"]
+
+
+def frame_signal(y: np.ndarray, *, frame_length: int, hop_length: int) -> np.ndarray:
+    """Cut ``y`` into overlapping frames, frame ``t`` centred on sample ``t * hop_length``.
+
+    Every feature of deceptio is framed this way, so all features of one
+    recording have the same number of frames and frame ``t`` of each describes
+    the same instant.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Audio signal, floating point and finite.
+    frame_length : int > 0
+        Samples per frame. The signal is padded with ``frame_length // 2``
+        zeros on the left and as many as needed on the right.
+    hop_length : int > 0
+        Samples between the centres of successive frames.
+
+    Returns
+    -------
+    frames : np.ndarray [shape=(1 + n // hop_length, frame_length)]
+        A read-only view on a padded copy of ``y``; copy it before writing.
+
+    Raises
+    ------
+    ParameterError
+        If ``y`` is not a finite 1-D float array or a length is not a positive integer.
+
+    Examples
+    --------
+    >>> frame_signal(np.arange(1.0, 6.0), frame_length=3, hop_length=2)
+    array([[0., 1., 2.],
+           [2., 3., 4.],
+           [4., 5., 0.]])
+    """
+    y = _as_signal(y)
+    frame_length = _positive_int("frame_length", frame_length)
+    hop_length = _positive_int("hop_length", hop_length)
+    n_frames = 1 + len(y) // hop_length
+    left = frame_length // 2
+    right = max(0, (n_frames - 1) * hop_length + frame_length - left - len(y))
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(y, (left, right)), frame_length)
+    return windows[::hop_length][:n_frames]
+
+
+def power_spectrogram(
+    y: np.ndarray, *, n_fft: int, hop_length: int, win_length: int
+) -> np.ndarray:
+    """Squared magnitude of the short-time Fourier transform, Hann-windowed and centred.
+
+    Equal to ``np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length,
+    win_length=win_length, center=True, pad_mode="constant")) ** 2``.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Audio signal, floating point and finite.
+    n_fft : int > 0
+        FFT length.
+    hop_length : int > 0
+        Samples between frames.
+    win_length : int, 0 < win_length <= n_fft
+        Length of the periodic Hann window, zero-padded in the middle of ``n_fft``.
+
+    Returns
+    -------
+    S : np.ndarray [shape=(1 + n_fft // 2, 1 + n // hop_length)]
+        Power per frequency bin and frame.
+
+    Raises
+    ------
+    ParameterError
+        If ``y`` is invalid or ``win_length`` is not in ``[1, n_fft]``.
+    """
+    n_fft = _positive_int("n_fft", n_fft)
+    win_length = _positive_int("win_length", win_length)
+    if win_length > n_fft:
+        raise ParameterError(f"win_length={win_length} must be <= n_fft={n_fft}")
+    window = np.zeros(n_fft)
+    start = (n_fft - win_length) // 2
+    window[start : start + win_length] = scipy.signal.get_window("hann", win_length)
+    frames = frame_signal(y, frame_length=n_fft, hop_length=hop_length)
+    spectrum = scipy.fft.rfft(frames * window, axis=-1)
+    return (spectrum.real**2 + spectrum.imag**2).T
+
+
+def fft_frequencies(*, sample_rate: int, n_fft: int) -> np.ndarray:
+    """Centre frequency in Hz of each bin of a real FFT.
+
+    Parameters
+    ----------
+    sample_rate : int > 0
+        Sampling rate in Hz.
+    n_fft : int > 0
+        FFT length.
+
+    Returns
+    -------
+    freqs : np.ndarray [shape=(1 + n_fft // 2,)]
+        ``0, sample_rate / n_fft, ...`` up to the Nyquist frequency.
+    """
+    sample_rate = _positive_int("sample_rate", sample_rate)
+    n_fft = _positive_int("n_fft", n_fft)
+    return np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+
+
+def _as_signal(y: np.ndarray, *, name: str = "y") -> np.ndarray:
+    """``y`` as a float64 array after checking it is a non-empty, finite, 1-D float signal."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ParameterError(f"{name} must be 1-D (one channel), got shape {y.shape}")
+    if not np.issubdtype(y.dtype, np.floating):
+        raise ParameterError(
+            f"{name} must hold floating-point samples, got dtype {y.dtype}; "
+            "scale integer PCM to [-1, 1] first"
+        )
+    if y.size == 0:
+        raise ParameterError(f"{name} is empty: a signal needs at least one sample")
+    if not np.isfinite(y).all():
+        raise ParameterError(f"{name} contains NaN or infinite samples")
+    return y.astype(np.float64, copy=False)
+
+
+def _positive_int(name: str, value: object) -> int:
+    """``value`` as an int after checking it is an integer > 0 (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ParameterError(f"{name}={value!r} must be an integer > 0")
+    return int(value)

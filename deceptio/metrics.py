@@ -1,0 +1,110 @@
+"""Scores of a detector against labels: discrimination, calibration and their uncertainty."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, log_expit
+from sklearn.metrics import roc_auc_score
+
+__all__ = [
+    "roc_auc",
+    "accuracy",
+    "balanced_accuracy",
+    "expected_calibration_error",
+    "fit_temperature",
+    "speaker_bootstrap_ci",
+    "summarize",
+]
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC; NaN when only one class is present."""
+    labels = np.asarray(labels)
+    if labels.size == 0 or labels.min() == labels.max():
+        return float("nan")
+    return float(roc_auc_score(labels, scores))
+
+
+def accuracy(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    return float(np.mean((np.asarray(probabilities) >= 0.5) == np.asarray(labels).astype(bool)))
+
+
+def balanced_accuracy(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean of the recalls of both classes (0.5 for any constant guess)."""
+    labels = np.asarray(labels).astype(bool)
+    predicted = np.asarray(probabilities) >= 0.5
+    recalls = [np.mean(predicted[labels == c] == c) for c in (False, True) if np.any(labels == c)]
+    return float(np.mean(recalls))
+
+
+def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, *, n_bins: int = 10) -> float:
+    """ECE over ``n_bins`` equal-width bins of p(deceptive): Σ (n_b/n)·|mean p − share deceptive|."""
+    labels = np.asarray(labels, dtype=np.float64)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    bins = np.minimum((probabilities * n_bins).astype(int), n_bins - 1)
+    error = 0.0
+    for b in np.unique(bins):
+        in_bin = bins == b
+        error += in_bin.mean() * abs(probabilities[in_bin].mean() - labels[in_bin].mean())
+    return float(error)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature T minimising the log-loss of sigmoid(logit / T), searched in [0.05, 20]."""
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
+
+    def nll(log_t: float) -> float:
+        z = logits / np.exp(log_t)
+        return -float(np.mean(labels * log_expit(z) + (1 - labels) * log_expit(-z)))
+
+    result = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(result.x))
+
+
+def speaker_bootstrap_ci(
+    metric,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    speakers: np.ndarray,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile CI of ``metric(labels, scores)`` resampling whole speakers with replacement.
+
+    Speakers, not clips, are the independent units: resampling clips would
+    pretend that 21 clips of one person are 21 pieces of evidence.
+    """
+    rng = np.random.default_rng(seed)
+    speakers = np.asarray(speakers)
+    unique = np.unique(speakers)
+    members = [np.flatnonzero(speakers == s) for s in unique]
+    values = []
+    for _ in range(n_resamples):
+        index = np.concatenate([members[i] for i in rng.integers(0, len(unique), len(unique))])
+        value = metric(labels[index], scores[index])
+        if np.isfinite(value):
+            values.append(value)
+    if not values:
+        return float("nan"), float("nan")
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(values, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def summarize(values: list[float]) -> dict:
+    """``{"mean", "std", "values"}`` over repeats (std with ddof=1; NaNs ignored)."""
+    array = np.asarray(values, dtype=np.float64)
+    finite = array[np.isfinite(array)]
+    return {
+        "mean": float(finite.mean()) if finite.size else float("nan"),
+        "std": float(finite.std(ddof=1)) if finite.size > 1 else 0.0,
+        "values": [round(float(v), 6) for v in array],
+    }
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return expit(x)

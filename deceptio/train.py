@@ -1,0 +1,168 @@
+"""Training one variant's ResNet on window crops of labelled recordings."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from deceptio.errors import ParameterError
+from deceptio.images import cut_windows, window_starts
+from deceptio.models import ModelConfig, SlimResNet, create_model
+
+__all__ = ["TrainConfig", "clip_weights", "fit", "window_logits"]
+
+_BALANCE = ("none", "label", "gender_label")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a variant is trained; stored in the model card."""
+
+    epochs: int = 12
+    batch_size: int = 32
+    learning_rate: float = 3e-3  # peak of a one-cycle schedule
+    weight_decay: float = 0.05
+    window_frames: int = 400  # 4 s analysis windows
+    hop_frames: int = 200  # 50 % overlap when scoring
+    balance: str = "gender_label"  # within each gender both labels weigh the same: gender carries no label
+    freq_mask: int = 8  # SpecAugment: widest masked band of rows
+    time_mask: int = 40  # SpecAugment: widest masked span of frames (0.4 s)
+    label_smoothing: float = 0.05
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "window_frames", "hop_frames"):
+            if getattr(self, name) < 1:
+                raise ParameterError(f"{name}={getattr(self, name)} must be >= 1")
+        if self.balance not in _BALANCE:
+            raise ParameterError(f"balance={self.balance!r} must be one of {_BALANCE}")
+        if self.learning_rate <= 0 or self.weight_decay < 0:
+            raise ParameterError(f"learning_rate={self.learning_rate} must be > 0 and weight_decay={self.weight_decay} >= 0")
+        if not 0 <= self.label_smoothing < 0.5:
+            raise ParameterError(f"label_smoothing={self.label_smoothing} must be in [0, 0.5)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ParameterError(f"unknown TrainConfig fields {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+def clip_weights(labels: np.ndarray, genders: list[str], balance: str) -> np.ndarray:
+    """Sampling weights per clip, mean 1.
+
+    ``gender_label`` gives each label half of each gender's weight, so that in
+    the weighted training set gender says nothing about the label; ``label``
+    balances the labels only.
+    """
+    labels = np.asarray(labels)
+    groups = np.array(genders if balance == "gender_label" else ["all"] * len(labels))
+    weights = np.ones(len(labels), dtype=np.float64)
+    if balance != "none":
+        for group in np.unique(groups):
+            in_group = groups == group
+            for label in (0, 1):
+                cell = in_group & (labels == label)
+                if cell.any():
+                    weights[cell] = in_group.sum() / (2.0 * cell.sum())
+    return weights / weights.mean()
+
+
+def _augment(batch: np.ndarray, config: TrainConfig, rng: np.random.Generator) -> np.ndarray:
+    batch = batch.copy()
+    n, rows, frames = batch.shape
+    for i in range(n):  # a batch is small; masks differ per sample
+        if config.freq_mask:
+            width = rng.integers(0, config.freq_mask + 1)
+            start = rng.integers(0, rows - width + 1)
+            batch[i, start : start + width] = 0.0
+        if config.time_mask:
+            width = rng.integers(0, config.time_mask + 1)
+            start = rng.integers(0, frames - width + 1)
+            batch[i, :, start : start + width] = 0.0
+    return batch
+
+
+def _random_crops(images: list[np.ndarray], clip_index: np.ndarray, window: int, rng: np.random.Generator) -> np.ndarray:
+    crops = np.empty((len(clip_index), images[0].shape[0], window), dtype=np.float32)
+    for row, c in enumerate(clip_index):
+        image = images[c]
+        n = image.shape[1]
+        start = rng.integers(0, n - window + 1) if n > window else 0
+        crops[row] = cut_windows(image, np.array([start]), window=window)[0]
+    return crops
+
+
+def fit(
+    images: list[np.ndarray],
+    labels: np.ndarray,
+    genders: list[str],
+    *,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    seed: int = 0,
+    progress: bool = False,
+    description: str = "train",
+) -> SlimResNet:
+    """Train a fresh model on clip images (each ``(rows, frames)``) with clip labels.
+
+    Each epoch draws as many random window crops as the clips hold windows,
+    clips chosen with :func:`clip_weights`, so long clips do not outvote
+    short ones and gender does not predict the label.
+    """
+    if len(images) != len(labels):
+        raise ParameterError(f"{len(images)} images but {len(labels)} labels")
+    if len(set(np.asarray(labels).tolist())) < 2:
+        raise ParameterError("training needs clips of both labels")
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    labels = np.asarray(labels, dtype=np.float32)
+    window = train_config.window_frames
+    probabilities = clip_weights(labels, genders, train_config.balance)
+    probabilities /= probabilities.sum()
+    per_epoch = int(sum(max(1, round(image.shape[1] / window)) for image in images))
+    steps_per_epoch = max(1, -(-per_epoch // train_config.batch_size))
+
+    model = create_model(model_config)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=train_config.learning_rate, total_steps=train_config.epochs * steps_per_epoch, pct_start=0.25
+    )
+    loss_fn = nn.BCEWithLogitsLoss()
+    smooth = train_config.label_smoothing
+    model.train()
+    bar = tqdm(total=train_config.epochs * steps_per_epoch, desc=description, unit="step", disable=not progress, leave=False)
+    for _ in range(train_config.epochs):
+        order = rng.choice(len(images), size=steps_per_epoch * train_config.batch_size, p=probabilities)
+        for step in range(steps_per_epoch):
+            chosen = order[step * train_config.batch_size : (step + 1) * train_config.batch_size]
+            batch = _augment(_random_crops(images, chosen, window, rng), train_config, rng)
+            target = torch.from_numpy(labels[chosen] * (1 - 2 * smooth) + smooth)
+            logits = model(torch.from_numpy(batch).unsqueeze(1))
+            loss = loss_fn(logits, target)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            bar.update()
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    bar.close()
+    model.eval()
+    return model
+
+
+@torch.inference_mode()
+def window_logits(model: SlimResNet, image: np.ndarray, *, window: int, hop: int, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of every analysis window of one ``(rows, frames)`` image, and the windows' start frames."""
+    starts = window_starts(image.shape[1], window=window, hop=hop)
+    windows = torch.from_numpy(cut_windows(image, starts, window=window)).unsqueeze(1)
+    logits = torch.cat([model(windows[i : i + batch_size]) for i in range(0, len(windows), batch_size)])
+    return logits.numpy().astype(np.float64), starts

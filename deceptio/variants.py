@@ -1,0 +1,84 @@
+"""The registry of model variants: which feature images each ResNet reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deceptio.errors import UnknownVariantError
+from deceptio.images import IMAGE_ROWS
+
+__all__ = ["Variant", "VARIANTS", "register_variant", "get_variant", "MODEL_VARIANTS", "ENSEMBLE"]
+
+ENSEMBLE = "ensemble"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of looking at a recording.
+
+    Attributes
+    ----------
+    name : str
+        Registry key, also the file stem under ``weights/``.
+    images : tuple of str
+        Feature images stacked top to bottom into the model's input
+        (keys of :data:`deceptio.images.IMAGE_ROWS`); empty for the ensemble.
+    description : str
+        One line for people choosing a variant on the page.
+    members : tuple of str
+        For the ensemble: the variants whose calibrated probabilities it averages.
+    """
+
+    name: str
+    images: tuple[str, ...]
+    description: str
+    members: tuple[str, ...] = ()
+
+    @property
+    def is_ensemble(self) -> bool:
+        return bool(self.members)
+
+    @property
+    def n_rows(self) -> int:
+        """Height of the input image (frequency-like axis)."""
+        return sum(IMAGE_ROWS[name] for name in self.images)
+
+
+VARIANTS: dict[str, Variant] = {}
+
+
+def register_variant(name: str, images: tuple[str, ...], description: str, members: tuple[str, ...] = ()) -> Variant:
+    """Add a variant to :data:`VARIANTS` and return it."""
+    unknown = [image for image in images if image not in IMAGE_ROWS]
+    if unknown:
+        raise UnknownVariantError(f"variant {name!r} uses unknown feature images {unknown}; known: {sorted(IMAGE_ROWS)}")
+    variant = Variant(name=name, images=tuple(images), description=description, members=tuple(members))
+    VARIANTS[name] = variant
+    return variant
+
+
+def get_variant(name: str) -> Variant:
+    """Look a variant up by name; an unknown name lists the known ones."""
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise UnknownVariantError(f"unknown variant {name!r}; known variants: {', '.join(VARIANTS)}") from None
+
+
+register_variant("spec_mfcc", ("spectrogram", "mfcc"), "Log-mel spectrogram and MFCCs with deltas: the timbre and articulation of the voice.")
+register_variant("lsf_lpc", ("lsf", "lpc"), "Line spectral frequencies and LPC coefficients: the shape of the vocal tract (formants).")
+register_variant(
+    "spec_prosody",
+    ("spectrogram", "f0", "contrast", "centroid"),
+    "Spectrogram plus pitch, spectral contrast and brightness: timbre and melody together.",
+)
+register_variant("prosody", ("f0", "contrast", "centroid"), "Pitch contour, spectral contrast and brightness: the melody and tension of speech.")
+
+MODEL_VARIANTS: tuple[str, ...] = tuple(VARIANTS)
+
+register_variant(
+    ENSEMBLE,
+    (),
+    "The calibrated average of the four variants above.",
+    members=MODEL_VARIANTS,
+)

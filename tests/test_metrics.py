@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deceptio.metrics import (
+    accuracy,
+    balanced_accuracy,
+    expected_calibration_error,
+    fit_temperature,
+    roc_auc,
+    sigmoid,
+    speaker_bootstrap_ci,
+    summarize,
+)
+from deceptio.train import clip_weights
+
+
+def test_auc_known_answers():
+    labels = np.array([0, 0, 1, 1])
+    assert roc_auc(labels, np.array([0.1, 0.2, 0.8, 0.9])) == 1.0
+    assert roc_auc(labels, np.array([0.9, 0.8, 0.2, 0.1])) == 0.0
+    assert roc_auc(labels, np.full(4, 0.5)) == 0.5
+    assert np.isnan(roc_auc(np.ones(3), np.arange(3)))
+
+
+def test_accuracy_and_balanced_accuracy():
+    labels = np.array([1, 1, 1, 0])
+    always_deceptive = np.ones(4)
+    assert accuracy(labels, always_deceptive) == 0.75
+    assert balanced_accuracy(labels, always_deceptive) == 0.5
+
+
+def test_ece_is_zero_when_calibrated_and_large_when_overconfident():
+    labels = np.array([1] * 7 + [0] * 3)
+    assert expected_calibration_error(labels, np.full(10, 0.7)) == pytest.approx(0.0)
+    assert expected_calibration_error(labels, np.full(10, 0.99)) == pytest.approx(0.29)
+
+
+def test_temperature_recovers_a_known_scale(rng):
+    true_logits = rng.normal(0, 1.5, 20000)
+    labels = (rng.random(true_logits.size) < sigmoid(true_logits)).astype(float)
+    # A model three times too confident is corrected by T ≈ 3.
+    assert fit_temperature(3 * true_logits, labels) == pytest.approx(3.0, rel=0.1)
+
+
+def test_speaker_bootstrap_ci_brackets_the_estimate(rng):
+    speakers = np.repeat(np.arange(30), 3)
+    labels = rng.integers(0, 2, speakers.size)
+    scores = labels + rng.normal(0, 1, speakers.size)
+    lo, hi = speaker_bootstrap_ci(roc_auc, labels, scores, speakers, n_resamples=300)
+    assert lo < roc_auc(labels, scores) < hi
+    assert hi - lo < 0.5
+
+
+def test_summarize():
+    s = summarize([0.6, 0.8])
+    assert s["mean"] == pytest.approx(0.7) and s["std"] == pytest.approx(0.1414, abs=1e-3)
+
+
+def test_gender_label_weights_remove_gender_information():
+    labels = np.array([1] * 8 + [0] * 2 + [1] * 2 + [0] * 6)
+    genders = ["F"] * 10 + ["M"] * 8
+    w = clip_weights(labels, genders, "gender_label")
+    g = np.array(genders)
+    for gender in ("F", "M"):
+        in_g = g == gender
+        share = w[in_g & (labels == 1)].sum() / w[in_g].sum()
+        assert share == pytest.approx(0.5)
+    assert w.mean() == pytest.approx(1.0)
