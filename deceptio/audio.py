@@ -110,7 +110,7 @@ class AudioConfig:
     min_input_rate: int = 8000  # narrow-band telephone audio is the poorest accepted
     max_input_rate: int = 192000  # highest rate studio recorders write
     max_bytes: int = 200_000_000  # refuse bigger files before decoding them
-    vad_frame_length: int = 400  # 25 ms energy window, centred on each frame
+    vad_frame_length: int = 320  # 20 ms energy window, centred on each frame; longer ones smear the edges
     vad_floor_db: float = -55.0  # nothing quieter than this (dBFS RMS) is speech
     vad_noise_percentile: float = 10.0  # frame level taken as the noise floor
     vad_loud_percentile: float = 95.0  # frame level taken as loud speech
@@ -151,6 +151,10 @@ class AudioConfig:
             },
         )
         _raise_unmet("AudioConfig.vad_", _vad_rules(**self._vad_kwargs()))
+
+    def speech_mask_kwargs(self) -> dict[str, object]:
+        """The keyword arguments that make `speech_mask` use this configuration."""
+        return {"sample_rate": self.sample_rate, "hop_length": self.hop_length, **self._vad_kwargs()}
 
     def _vad_kwargs(self) -> dict[str, object]:
         return {
@@ -287,6 +291,10 @@ def _label(source: object, name: str | None) -> str:
     return "the recording"
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
 def _too_large(label: str, n_bytes: int, config: AudioConfig) -> str:
     return f"{label} is too large ({n_bytes / 1e6:.1f} MB); the limit is {config.max_bytes / 1e6:.1f} MB"
 
@@ -315,10 +323,8 @@ def _read_file(fh: io.BufferedIOBase, *, label: str, config: AudioConfig) -> np.
             _check_rate(rate, label=label, config=config)
             # Refuse an over-long file from its header, before decoding any of it.
             if frames / rate > config.max_duration_s:
-                raise AudioError(
-                    f"{label} is {frames / rate / 60:.1f} min long; "
-                    f"the limit is {config.max_duration_s / 60:.1f} min"
-                )
+                limit = _duration(config.max_duration_s)
+                raise AudioError(f"{label} is {_duration(frames / rate)} long; the limit is {limit}")
             return _decode(_file_blocks(f), rate, label=label, config=config)
     except sf.SoundFileError as exc:
         # libsndfile says "format not recognised" for text and images, but also
@@ -392,11 +398,10 @@ def _decode(blocks: Iterator[np.ndarray], rate: int, *, label: str, config: Audi
         n_frames += len(block)
         # The header's length can lie (or be absent, for arrays): count as we go.
         if n_frames > max_frames:
-            raise AudioError(
-                f"{label} is more than {config.max_duration_s / 60:.1f} min long; "
-                f"the limit is {config.max_duration_s / 60:.1f} min"
-            )
-        mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+            limit = _duration(config.max_duration_s)
+            raise AudioError(f"{label} is more than {limit} long; the limit is {limit}")
+        # A matrix product averages the channels far faster than mean() along the short axis.
+        mono = block @ np.full(block.shape[1], 1 / block.shape[1], dtype=np.float32)
         if not np.isfinite(mono).all():
             raise AudioError(f"{label} contains invalid samples (NaN or infinity)")
         out.append(resampler.resample_chunk(mono) if resampler else mono)
@@ -419,7 +424,7 @@ def speech_mask(
     *,
     sample_rate: int = SAMPLE_RATE,
     hop_length: int = HOP_LENGTH,
-    frame_length: int = 400,
+    frame_length: int = 320,
     floor_db: float = -55.0,
     noise_percentile: float = 10.0,
     loud_percentile: float = 95.0,
@@ -468,8 +473,8 @@ def speech_mask(
     --------
     >>> y = np.zeros(16000, dtype=np.float32)
     >>> y[4000:12000] = 0.1 * np.sin(np.arange(8000))
-    >>> int(speech_mask(y).sum())  # 50 frames of tone, plus edge frames whose window reaches it
-    53
+    >>> int(speech_mask(y).sum())  # 50 frames of tone, and the one centred on its end
+    51
     """
     y = np.asarray(y)
     if y.ndim != 1 or y.dtype.kind != "f" or not np.isfinite(y).all():
@@ -596,9 +601,7 @@ def prepare(
         with less than ``config.min_speech_s`` seconds of it.
     """
     samples = load_audio(source, config=config, name=name)
-    speech = speech_mask(
-        samples, sample_rate=config.sample_rate, hop_length=config.hop_length, **config._vad_kwargs()
-    )
+    speech = speech_mask(samples, **config.speech_mask_kwargs())
     recording = Recording(samples, config.sample_rate, speech, config.hop_length)
     label = _label(source, name)
     if not speech.any():

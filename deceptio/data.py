@@ -194,7 +194,7 @@ def _extract(clip: Clip, feature_config: FeatureConfig, audio_config: AudioConfi
     except DeceptioError as error:
         raise DataError(f"{clip.path.name}: {error}") from error
     features = compute_features(y, config=feature_config)
-    speech = speech_mask(y, sample_rate=feature_config.sample_rate, hop_length=feature_config.hop_length)
+    speech = speech_mask(y, **audio_config.speech_mask_kwargs())
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(".tmp.npz")

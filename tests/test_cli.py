@@ -1,0 +1,103 @@
+"""The command line with the shipped weights: verdicts, JSON, and one clear line for each bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import REPO, synthetic_speech
+
+WEIGHTS = REPO / "weights"
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "deceptio.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def _bad_inputs(folder: Path, rng: np.random.Generator) -> dict[str, tuple[Path, str]]:
+    cases = {}
+    text = folder / "notes.wav"
+    text.write_text("this is not a recording\n" * 20)
+    cases["not audio"] = (text, "not in a supported audio format")
+    empty = folder / "empty.wav"
+    empty.write_bytes(b"")
+    cases["empty"] = (empty, "empty")
+    nan = synthetic_speech(5.0)
+    nan[1000:1100] = np.nan
+    sf.write(folder / "nan.wav", nan, 16000, subtype="FLOAT")
+    cases["non-finite"] = (folder / "nan.wav", "NaN")
+    sf.write(folder / "silence.wav", np.zeros(16000 * 10, dtype=np.float32), 16000)
+    cases["silence"] = (folder / "silence.wav", "no speech")
+    short = np.concatenate([synthetic_speech(1.0), np.zeros(16000 * 4, dtype=np.float32)])
+    sf.write(folder / "short.wav", short, 16000)
+    cases["too little speech"] = (folder / "short.wav", "at least 2.0 s")
+    sf.write(folder / "long.wav", (0.1 * rng.standard_normal(8000 * 60 * 16)).astype(np.float32), 8000, subtype="PCM_U8")
+    cases["too long"] = (folder / "long.wav", "limit is 15.0 min")
+    return cases
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory):
+    return _bad_inputs(tmp_path_factory.mktemp("bad"), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("case", ["not audio", "empty", "non-finite", "silence", "too little speech", "too long"])
+def test_bad_input_exits_2_with_one_clear_line(bad_inputs, case):
+    path, expected = bad_inputs[case]
+    result = run_cli("analyze", str(path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert expected.lower() in lines[0].lower()
+    assert result.stdout == ""
+
+
+def test_each_bad_input_has_its_own_message(bad_inputs):
+    messages = {run_cli("analyze", str(path)).stderr for path, _ in bad_inputs.values()}
+    assert len(messages) == len(bad_inputs)
+
+
+def test_missing_file_and_unknown_variant():
+    result = run_cli("analyze", "no/such/file.wav")
+    assert result.returncode == 2 and "not found" in result.stderr.lower()
+    result = run_cli("analyze", str(REPO / "assets" / "synthetic_statement_female.ogg"), "--variant", "magic")
+    assert result.returncode == 2 and "spec_mfcc" in result.stderr
+
+
+def test_shipped_weights_analyse_the_example():
+    result = run_cli("analyze", str(REPO / "assets" / "synthetic_story_male.flac"), "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["variant"] == "ensemble" and payload["verdict"] in ("truthful", "deceptive", "inconclusive")
+    assert len(payload["windows"]) >= 10
+
+
+def test_shipped_cards_hold_the_documented_figures():
+    for name in ("spec_mfcc", "lsf_lpc", "spec_prosody", "prosody", "ensemble"):
+        card = json.loads((WEIGHTS / f"{name}.json").read_text())
+        for key in ("auc", "auc_female", "accuracy"):
+            assert 0.0 <= card["cv"][key]["mean"] <= 1.0 and card["cv"][key]["std"] >= 0.0
+        assert 0.0 <= card["cv"]["ece"] <= 1.0
+        for baseline in ("majority", "gender_pitch", "mfcc_logreg"):
+            assert 0.0 <= card["baselines"][baseline]["auc"]["mean"] <= 1.0
+        if name != "ensemble":
+            assert (WEIGHTS / f"{name}.safetensors").stat().st_size <= 12e6
+
+
+@pytest.mark.slow
+def test_five_minute_44k_recording_in_under_10_s(tmp_path):
+    path = tmp_path / "five_minutes.wav"
+    sf.write(path, synthetic_speech(300.0, sample_rate=44100), 44100)
+    start = time.perf_counter()
+    result = run_cli("analyze", str(path), "--json")
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    print(f"deceptio analyze on 5 min at 44.1 kHz, all variants: {elapsed:.2f} s")
+    assert elapsed < 10

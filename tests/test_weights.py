@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from deceptio.errors import WeightsError
+from deceptio.models import ModelConfig, create_model
+from deceptio.weights import load_card, load_model, save_variant
+
+PACKAGE = Path(__file__).resolve().parent.parent / "deceptio"
+
+
+@pytest.fixture
+def saved(tmp_path):
+    torch.manual_seed(0)
+    model = create_model(ModelConfig(width=4)).eval()
+    save_variant(model, {"variant": "prosody", "description": "test"}, tmp_path)
+    return tmp_path, model
+
+
+def test_round_trip_gives_the_same_outputs(saved):
+    folder, model = saved
+    card = load_card(folder, "prosody")
+    loaded = load_model(folder, card)
+    x = torch.randn(2, 1, 79, 400)
+    with torch.inference_mode():
+        assert torch.allclose(model(x), loaded(x))
+    assert len(card["sha256"]) == 64 and card["model_config"]["width"] == 4
+
+
+def test_tampered_weights_are_refused(saved):
+    folder, _ = saved
+    path = folder / "prosody.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="sha256"):
+        load_model(folder, load_card(folder, "prosody"))
+
+
+def test_truncated_weights_are_refused(saved):
+    folder, _ = saved
+    path = folder / "prosody.safetensors"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(WeightsError):
+        load_model(folder, load_card(folder, "prosody"))
+
+
+def test_weights_that_do_not_fit_the_card_are_refused(saved):
+    folder, _ = saved
+    card = load_card(folder, "prosody")
+    card["model_config"]["width"] = 8
+    with pytest.raises(WeightsError, match="does not fit"):
+        load_model(folder, card)
+
+
+def test_missing_or_broken_cards(tmp_path):
+    with pytest.raises(WeightsError, match="no model card"):
+        load_card(tmp_path, "prosody")
+    (tmp_path / "prosody.json").write_text("{not json")
+    with pytest.raises(WeightsError, match="not valid JSON"):
+        load_card(tmp_path, "prosody")
+    (tmp_path / "prosody.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(WeightsError):
+        load_card(tmp_path, "prosody")
+
+
+def test_no_pickle_loading_path_exists():
+    for source in PACKAGE.rglob("*.py"):
+        tree = ast.parse(source.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [alias.name for alias in node.names] + [getattr(node, "module", None) or ""]
+                assert not any(n.split(".")[0] in ("pickle", "dill", "cloudpickle", "joblib") for n in names), source
+            if isinstance(node, ast.Attribute) and node.attr == "load" and getattr(node.value, "id", "") == "torch":
+                pytest.fail(f"{source} calls torch.load")
+            if isinstance(node, ast.keyword) and node.arg == "allow_pickle":
+                assert getattr(node.value, "value", None) is False, source
