@@ -68,3 +68,16 @@ def test_gender_label_weights_remove_gender_information():
         share = w[in_g & (labels == 1)].sum() / w[in_g].sum()
         assert share == pytest.approx(0.5)
     assert w.mean() == pytest.approx(1.0)
+
+
+def test_bootstrap_of_an_empty_subset_is_nan():
+    lo, hi = speaker_bootstrap_ci(roc_auc, np.array([]), np.array([]), np.array([]))
+    assert np.isnan(lo) and np.isnan(hi)
+
+
+def test_rank_auc_matches_sklearn_with_ties(rng):
+    from sklearn.metrics import roc_auc_score
+
+    labels = rng.integers(0, 2, 200)
+    scores = np.round(labels * 0.3 + rng.random(200), 1)  # many ties
+    assert roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
