@@ -14,12 +14,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
+from deceptio import jsonutil
 from deceptio.data import ClipFeatures
 from deceptio.errors import ParameterError
 from deceptio.features import FeatureConfig, deltas
 from deceptio.images import feature_images, stack_images
 from deceptio.metrics import (
     accuracy,
+    gender_balanced_auc,
+    within_speaker_auc,
     balanced_accuracy,
     expected_calibration_error,
     fit_temperature,
@@ -29,6 +32,7 @@ from deceptio.metrics import (
     summarize,
 )
 from deceptio.models import ModelConfig
+from deceptio.report_plots import save_report_figures
 from deceptio.train import TrainConfig, fit, window_logits
 from deceptio.variants import Variant, get_variant
 
@@ -38,8 +42,10 @@ BASELINES = {
     "majority": "The larger class for every clip (p = 0.5): chance ranking.",
     "gender_pitch": "Logistic regression on the subject's median pitch: a gender detector.",
     "mfcc_logreg": "Logistic regression on mean and std of MFCCs and deltas (classic acoustic baseline).",
+    "channel_only": "mfcc_logreg on the OTHER speakers' turns (lawyers, judges): the room and context, not the subject.",
+    "mfcc_logreg_channel_subset": "mfcc_logreg on the subject's turns, trained and scored on the channel_only clips only.",
 }
-_CI_METRICS = ("auc", "auc_female", "accuracy", "balanced_accuracy")
+CHANNEL_MIN_S = 1.0  # clips need this much of other speakers' speech for the channel-only baseline
 
 
 @dataclass(frozen=True)
@@ -63,19 +69,32 @@ def variant_images(data: list[ClipFeatures], variant: Variant, *, sample_rate: i
     ]
 
 
-def _baseline_inputs(data: list[ClipFeatures]) -> dict[str, np.ndarray]:
-    pitch, mfcc_stats = [], []
+def _mfcc_statistics(mfcc: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    stacked = np.concatenate([mfcc, deltas(mfcc)])[:, frames]
+    return np.concatenate([stacked.mean(axis=1), stacked.std(axis=1)])
+
+
+def _baseline_inputs(data: list[ClipFeatures], min_other_frames: int) -> dict[str, np.ndarray]:
+    """Per clip: log median pitch, MFCC statistics of the subject, and of the other speakers (NaN rows if too few)."""
+    pitch, subject, other = [], [], []
     for item in data:
         frames = item.subject_frames
         f0 = item.features["f0"][frames]
         voiced = f0[item.features["voiced"][frames] & (f0 > 0)]
         pitch.append(np.log(np.median(voiced)) if voiced.size else np.nan)
-        mfcc = item.features["mfcc"]
-        stacked = np.concatenate([mfcc, deltas(mfcc)])[:, frames]
-        mfcc_stats.append(np.concatenate([stacked.mean(axis=1), stacked.std(axis=1)]))
+        subject.append(_mfcc_statistics(item.features["mfcc"], frames))
+        other_frames = item.other_frames
+        other.append(_mfcc_statistics(item.features["mfcc"], other_frames) if other_frames.size >= min_other_frames
+                     else np.full(subject[-1].shape, np.nan))
     pitch = np.asarray(pitch)
     pitch[~np.isfinite(pitch)] = np.nanmedian(pitch)  # a clip with no voiced frame gets the typical pitch
-    return {"gender_pitch": pitch[:, None], "mfcc_logreg": np.asarray(mfcc_stats)}
+    subject = np.asarray(subject)
+    return {
+        "gender_pitch": pitch[:, None],
+        "mfcc_logreg": subject,
+        "channel_only": np.asarray(other),
+        "mfcc_logreg_channel_subset": np.where(np.isfinite(np.asarray(other)).all(axis=1)[:, None], subject, np.nan),
+    }
 
 
 def make_folds(labels: np.ndarray, speakers: np.ndarray, cv: CVConfig) -> list[np.ndarray]:
@@ -93,17 +112,24 @@ def make_folds(labels: np.ndarray, speakers: np.ndarray, cv: CVConfig) -> list[n
 
 
 def _baseline_oof(name: str, inputs: dict[str, np.ndarray], labels: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
-    p = np.empty(len(labels))
+    """Out-of-fold p(deceptive) of a baseline; NaN for clips outside its subset (rows of NaN inputs)."""
+    p = np.full(len(labels), np.nan)
+    usable = np.ones(len(labels), dtype=bool) if name == "majority" else np.isfinite(inputs[name]).all(axis=1)
     for k in np.unique(fold_of):
-        test, train = fold_of == k, fold_of != k
+        test, train = usable & (fold_of == k), usable & (fold_of != k)
+        if not test.any():
+            continue
         if name == "majority":
             # One constant for every clip: it ranks nothing (AUC 0.5) and its accuracy is
             # the larger class's share. Per-fold majorities would anti-correlate with the
             # held-out fold and score below chance, an artefact of leaving clips out.
             p[test] = 0.5 + (1e-6 if labels.mean() >= 0.5 else -1e-6)
             continue
+        if len(np.unique(labels[train])) < 2:
+            p[test] = labels[train].mean()
+            continue
         # C fixed in advance, not tuned on these folds.
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1 if name == "mfcc_logreg" else 1.0, max_iter=5000))
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0 if name == "gender_pitch" else 0.1, max_iter=5000))
         model.fit(inputs[name][train], labels[train])
         p[test] = model.predict_proba(inputs[name][test])[:, 1]
     return p
@@ -166,24 +192,68 @@ def _crossfit_calibrate(logits: np.ndarray, labels: np.ndarray, fold_of: np.ndar
     return p
 
 
-def _metrics(labels: np.ndarray, female: np.ndarray, speakers: np.ndarray, p_by_repeat: list[np.ndarray]) -> dict:
-    per_repeat = {name: [] for name in ("auc", "auc_female", "accuracy", "balanced_accuracy", "ece")}
-    for p in p_by_repeat:
-        per_repeat["auc"].append(roc_auc(labels, p))
-        per_repeat["auc_female"].append(roc_auc(labels[female], p[female]))
-        per_repeat["accuracy"].append(accuracy(labels, p))
-        per_repeat["balanced_accuracy"].append(balanced_accuracy(labels, p))
-        per_repeat["ece"].append(expected_calibration_error(labels, p))
-    out = {name: summarize(values) for name, values in per_repeat.items()}
-    # The CI resamples speakers over the repeat-averaged out-of-fold probability of each clip.
-    mean_p = np.mean(p_by_repeat, axis=0)
-    metric_fns = {"auc": roc_auc, "accuracy": accuracy, "balanced_accuracy": balanced_accuracy}
-    for name in _CI_METRICS:
-        if name == "auc_female":
-            lo, hi = speaker_bootstrap_ci(roc_auc, labels[female], mean_p[female], speakers[female])
-        else:
-            lo, hi = speaker_bootstrap_ci(metric_fns[name], labels, mean_p, speakers)
-        out[name]["ci95"] = [lo, hi]
+@dataclass(frozen=True)
+class _Cohort:
+    """The clips' labels and the groupings the confound metrics need."""
+
+    labels: np.ndarray
+    speakers: np.ndarray
+    genders: np.ndarray
+    channel: np.ndarray  # clips with enough of other speakers for the channel-only baseline
+
+    @property
+    def female(self) -> np.ndarray:
+        return self.genders == "F"
+
+    @property
+    def dominant(self) -> str:
+        """The speaker with the most clips."""
+        names, counts = np.unique(self.speakers, return_counts=True)
+        return str(names[np.argmax(counts)])
+
+
+def _repeat_metrics(c: _Cohort, p: np.ndarray, keep: np.ndarray) -> dict[str, float]:
+    labels, female, genders = c.labels[keep], c.female[keep], c.genders[keep]
+    p = p[keep]
+    known = np.isin(genders, ("F", "M"))
+    female_rest = female & (c.speakers[keep] != c.dominant)
+    return {
+        "auc": roc_auc(labels, p),
+        "auc_female": roc_auc(labels[female], p[female]),
+        "auc_female_without_dominant": roc_auc(labels[female_rest], p[female_rest]),
+        "gender_balanced_auc": gender_balanced_auc(labels, p, genders),
+        "auc_within_speaker": within_speaker_auc(labels, p, c.speakers[keep], n_resamples=1)["value"],
+        "auc_score_gender": roc_auc(female[known], p[known]),
+        "auc_channel_subset": roc_auc(labels[c.channel[keep]], p[c.channel[keep]]),
+        "accuracy": accuracy(labels, p),
+        "balanced_accuracy": balanced_accuracy(labels, p),
+        "ece": expected_calibration_error(labels, p),
+    }
+
+
+def _metrics(c: _Cohort, p_by_repeat: list[np.ndarray]) -> dict:
+    """Metrics per repeat summarised as mean ± sd, with 95 % CIs resampling speakers.
+
+    Clips a method does not score (NaN, outside its subset) are left out of
+    its metrics.
+    """
+    keep = np.isfinite(p_by_repeat[0])
+    per_repeat = [_repeat_metrics(c, p, keep) for p in p_by_repeat]
+    out = {name: summarize([r[name] for r in per_repeat]) for name in per_repeat[0]}
+    # CIs resample speakers over the repeat-averaged out-of-fold probability of each clip.
+    mean_p = np.mean(p_by_repeat, axis=0)[keep]
+    labels, speakers, female = c.labels[keep], c.speakers[keep], c.female[keep]
+    for name, fn, subset in (
+        ("auc", roc_auc, slice(None)),
+        ("auc_female", roc_auc, female),
+        ("auc_female_without_dominant", roc_auc, female & (speakers != c.dominant)),
+        ("accuracy", accuracy, slice(None)),
+        ("balanced_accuracy", balanced_accuracy, slice(None)),
+    ):
+        out[name]["ci95"] = list(speaker_bootstrap_ci(fn, labels[subset], mean_p[subset], speakers[subset]))
+    within = within_speaker_auc(labels, mean_p, speakers)
+    out["auc_within_speaker"].update(ci95=within["ci95"], n_pairs=within["n_pairs"], n_speakers=within["n_speakers"])
+    out["n_clips"] = int(keep.sum())
     return out
 
 
@@ -209,7 +279,8 @@ def cross_validate(
     models = list(dict.fromkeys(m for v in requested for m in (v.members if v.is_ensemble else (v.name,))))
     labels = np.array([item.clip.label for item in data])
     speakers = np.array([item.clip.speaker for item in data])
-    female = np.array([item.clip.gender == "F" for item in data])
+    genders = np.array([item.clip.gender for item in data])
+    female = genders == "F"
     if len(np.unique(labels)) < 2:
         raise ParameterError("the data holds only one label: nothing to evaluate")
     folds = make_folds(labels, speakers, cv)
@@ -234,12 +305,20 @@ def cross_validate(
         if variant.is_ensemble:
             probabilities[variant.name] = [np.mean([probabilities[m][r] for m in variant.members], axis=0) for r in range(cv.repeats)]
             methods[variant.name] = {"kind": "ensemble", "description": variant.description, "members": list(variant.members)}
-    inputs = _baseline_inputs(data)
+    min_other = int(round(CHANNEL_MIN_S * feature_config.sample_rate / feature_config.hop_length))
+    inputs = _baseline_inputs(data, min_other)
     for name, description in BASELINES.items():
         probabilities[name] = [_baseline_oof(name, inputs, labels, fold_of) for fold_of in folds]
+        if not np.isfinite(probabilities[name][0]).any():  # e.g. no clip has other speakers' turns
+            del probabilities[name]
+            continue
         methods[name] = {"kind": "baseline", "description": description}
+        if name in ("channel_only", "mfcc_logreg_channel_subset"):
+            methods[name]["subset"] = f"clips with >= {CHANNEL_MIN_S:g} s of other speakers"
+    cohort = _Cohort(labels, speakers, genders, channel=np.isfinite(inputs["channel_only"]).all(axis=1))
     for name, method in methods.items():
-        method["metrics"] = _metrics(labels, female, speakers, probabilities[name])
+        method["metrics"] = _metrics(cohort, probabilities[name])
+    known = np.isin(genders, ("F", "M"))
 
     return {
         "protocol": {
@@ -262,12 +341,19 @@ def cross_validate(
             "n_deceptive": int(labels.sum()),
             "n_female": int(female.sum()),
             "n_female_deceptive": int(labels[female].sum()),
+            "dominant_speaker": cohort.dominant,
+            "n_dominant": int((speakers == cohort.dominant).sum()),
+            "n_female_without_dominant": int((female & (speakers != cohort.dominant)).sum()),
+            "n_channel_subset": int(cohort.channel.sum()),
+            "auc_label_gender": roc_auc(female[known], labels[known]),
             "subject_speech_s": round(float(sum(item.subject_frames.size for item in data)) * feature_config.hop_length / feature_config.sample_rate, 1),
         },
         "methods": methods,
         "out_of_fold": {
             "clip_ids": [item.clip.id for item in data],
             "labels": labels.tolist(),
+            "speakers": speakers.tolist(),
+            "genders": genders.tolist(),
             "probabilities": {name: [np.round(p, 6).tolist() for p in ps] for name, ps in probabilities.items()},
         },
     }
@@ -280,23 +366,48 @@ def _fmt(metric: dict, ci: bool = True) -> str:
     return text
 
 
+def _kind(method: dict) -> str:
+    return method["kind"] + (f" ({method['metrics']['n_clips']} clips)" if method.get("subset") else "")
+
+
 def format_report(report: dict) -> str:
-    """The report as a markdown table (mean ± sd over repeats [95 % speaker-bootstrap CI])."""
+    """The report as two markdown tables: the figures, then how much of them survives the confounds."""
     protocol, data = report["protocol"], report["data"]
+    methods = report["methods"]
     lines = [
         f"Speaker-grouped {protocol['folds']}-fold CV × {protocol['repeats']} repeats (seeds {protocol['seeds']}); "
         f"{data['n_clips']} clips, {data['n_speakers']} speakers, {data['n_deceptive']} deceptive; "
-        f"{data['n_female']} female clips ({data['n_female_deceptive']} deceptive). "
-        f"Configurations tried: {protocol['configurations_tried']}.",
+        f"{data['n_female']} female clips ({data['n_female_deceptive']} deceptive). Every row uses the same folds. "
+        f"Configurations tried: {protocol['configurations_tried']} (fixed in advance).",
         "",
         "| method | kind | ROC AUC | AUC (female) | accuracy | balanced acc. | ECE |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name, method in report["methods"].items():
+    for name, method in methods.items():
         m = method["metrics"]
         lines.append(
-            f"| {name} | {method['kind']} | {_fmt(m['auc'])} | {_fmt(m['auc_female'])} | {_fmt(m['accuracy'])} | "
+            f"| {name} | {_kind(method)} | {_fmt(m['auc'])} | {_fmt(m['auc_female'])} | {_fmt(m['accuracy'])} | "
             f"{_fmt(m['balanced_accuracy'])} | {m['ece']['mean']:.3f} |"
+        )
+    lines += [
+        "",
+        f"What survives the confounds: AUC among women without the dominant speaker {data['dominant_speaker']} "
+        f"({data['n_female_without_dominant']} clips); within-speaker AUC over the (deceptive, truthful) pairs of "
+        f"speakers who have both; AUC with clips weighted so both genders have the same deceptive share; the AUC "
+        f"of the score for predicting the subject's gender (the label itself predicts it with AUC "
+        f"{data['auc_label_gender']:.3f}: a score above that is more a gender detector than the label); and the AUC "
+        f"on the {data['n_channel_subset']} clips with ≥ {CHANNEL_MIN_S:g} s of other speakers, where `channel_only` "
+        f"hears only those others.",
+        "",
+        "| method | AUC female w/o dominant | within-speaker AUC | gender-balanced AUC | AUC score→gender | AUC on channel subset |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, method in methods.items():
+        m = method["metrics"]
+        within = m["auc_within_speaker"]
+        lines.append(
+            f"| {name} | {_fmt(m['auc_female_without_dominant'])} | {_fmt(within)} ({within.get('n_pairs', 0)} pairs) | "
+            f"{_fmt(m['gender_balanced_auc'])} | {_fmt(m['auc_score_gender'])} | {_fmt(m['auc_channel_subset'])} |"
         )
     lines += ["", "mean ± sd over repeats [95 % CI, bootstrap over speakers of the repeat-averaged out-of-fold scores]."]
     return "\n".join(lines)
@@ -306,21 +417,34 @@ def card_figures(report: dict, method: str) -> dict:
     """The ``cv`` and ``baselines`` blocks of a model card, from the report."""
     m = report["methods"][method]["metrics"]
     pick = lambda metric: {"mean": metric["mean"], "std": metric["std"], "ci95": metric.get("ci95")}  # noqa: E731
-    cv = {name: pick(m[name]) for name in ("auc", "auc_female", "accuracy", "balanced_accuracy")}
+    cv = {
+        name: pick(m[name])
+        for name in ("auc", "auc_female", "accuracy", "balanced_accuracy", "auc_female_without_dominant",
+                     "auc_within_speaker", "gender_balanced_auc", "auc_channel_subset")
+    }
+    cv["auc_within_speaker"]["n_pairs"] = m["auc_within_speaker"].get("n_pairs")
     cv["ece"] = m["ece"]["mean"]
+    cv["auc_score_gender"] = m["auc_score_gender"]["mean"]
+    cv["auc_label_gender"] = report["data"]["auc_label_gender"]
     baselines = {
         name: {"auc": pick(report["methods"][name]["metrics"]["auc"]),
                "accuracy": pick(report["methods"][name]["metrics"]["accuracy"])}
         for name in BASELINES
         if name in report["methods"]
     }
-    return {"cv": cv, "baselines": baselines, "protocol": {k: report["protocol"][k] for k in ("folds", "repeats", "grouped_by")}}
+    protocol = {k: report["protocol"][k] for k in ("folds", "repeats", "grouped_by")}
+    protocol["dominant_speaker"] = report["data"]["dominant_speaker"]
+    return {"cv": cv, "baselines": baselines, "protocol": protocol}
 
 
 def save_report(report: dict, directory: Path) -> tuple[Path, Path]:
     """Write ``cv_report.json`` and ``cv_report.md``."""
     directory.mkdir(parents=True, exist_ok=True)
     json_path, md_path = directory / "cv_report.json", directory / "cv_report.md"
-    json_path.write_text(json.dumps(report, indent=1))
-    md_path.write_text("# Cross-validation report\n\n" + format_report(report) + "\n")
+    json_path.write_text(jsonutil.dumps(report))
+    figures = save_report_figures(report, directory)
+    md_path.write_text(
+        "# Cross-validation report\n\n" + format_report(report) + "\n\n"
+        + "".join(f"![{path.stem}]({path.name})\n" for path in figures)
+    )
     return json_path, md_path

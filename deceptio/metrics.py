@@ -15,6 +15,8 @@ __all__ = [
     "fit_temperature",
     "speaker_bootstrap_ci",
     "summarize",
+    "within_speaker_auc",
+    "gender_balanced_auc",
 ]
 
 
@@ -117,3 +119,71 @@ def summarize(values: list[float]) -> dict:
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return expit(x)
+
+
+def _pair_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[float, int]:
+    """(pairs ranked right, ties half, and number of pairs) over all (deceptive, truthful) pairs."""
+    deceptive = scores[labels == 1]
+    truthful = scores[labels == 0]
+    diff = deceptive[:, None] - truthful[None, :]
+    return float((diff > 0).sum() + 0.5 * (diff == 0).sum()), int(diff.size)
+
+
+def within_speaker_auc(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    speakers: np.ndarray,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """Share of a speaker's own (deceptive, truthful) pairs ranked right, pooled over speakers.
+
+    Only speakers with both labels count. Neither gender nor identity can
+    explain this comparison. Returns ``{"value", "ci95", "n_pairs",
+    "n_speakers"}``; the CI resamples those speakers.
+    """
+    labels, scores, speakers = np.asarray(labels), np.asarray(scores, dtype=np.float64), np.asarray(speakers)
+    counts = []
+    for speaker in np.unique(speakers):
+        mine = speakers == speaker
+        if len(np.unique(labels[mine])) == 2:
+            counts.append(_pair_counts(labels[mine], scores[mine]))
+    if not counts:
+        return {"value": float("nan"), "ci95": [float("nan"), float("nan")], "n_pairs": 0, "n_speakers": 0}
+    right, pairs = np.array(counts).T
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(right), (n_resamples, len(right)))
+    boot = right[draws].sum(axis=1) / pairs[draws].sum(axis=1)
+    return {
+        "value": float(right.sum() / pairs.sum()),
+        "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
+        "n_pairs": int(pairs.sum()),
+        "n_speakers": len(right),
+    }
+
+
+def gender_balanced_auc(labels: np.ndarray, scores: np.ndarray, genders: np.ndarray) -> float:
+    """AUC with clips weighted so that the deceptive share is 1/2 among women and among men.
+
+    Weights are ``n_g / (2 n_{g,label})`` for gender g, so each gender keeps
+    its size but its labels weigh the same; a score that only knows gender
+    then scores 0.5. Clips of unknown gender are left out.
+    """
+    labels, scores, genders = np.asarray(labels), np.asarray(scores, dtype=np.float64), np.asarray(genders)
+    known = np.isin(genders, ("F", "M"))
+    labels, scores, genders = labels[known], scores[known], genders[known]
+    weights = np.zeros(labels.size)
+    for gender in ("F", "M"):
+        in_g = genders == gender
+        for label in (0, 1):
+            cell = in_g & (labels == label)
+            if cell.any():
+                weights[cell] = in_g.sum() / (2.0 * cell.sum())
+    positive, negative = labels == 1, labels == 0
+    if not positive.any() or not negative.any():
+        return float("nan")
+    diff = scores[positive][:, None] - scores[negative][None, :]
+    pair_weights = weights[positive][:, None] * weights[negative][None, :]
+    right = ((diff > 0) + 0.5 * (diff == 0)) * pair_weights
+    return float(right.sum() / pair_weights.sum())

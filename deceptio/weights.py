@@ -9,6 +9,7 @@ from pathlib import Path
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from deceptio import jsonutil
 from deceptio.errors import WeightsError
 from deceptio.models import ModelConfig, SlimResNet, create_model
 
@@ -30,7 +31,7 @@ def save_card(card: dict, directory: Path) -> Path:
     """Write ``<variant>.json``."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{card['variant']}.json"
-    path.write_text(json.dumps({"format": CARD_FORMAT, **card}, indent=1) + "\n")
+    path.write_text(jsonutil.dumps({"format": CARD_FORMAT, **card}) + "\n")
     return path
 
 

@@ -11,7 +11,9 @@ START, END = "<!-- cv-table:start -->", "<!-- cv-table:end -->"
 
 
 def table_from_report(report_md: str) -> str:
-    return report_md.split("\n", 2)[2].strip() if report_md.startswith("# ") else report_md.strip()
+    """The report without its title, figure links pointing into reports/."""
+    body = report_md.split("\n", 2)[2] if report_md.startswith("# ") else report_md
+    return re.sub(r"\]\((?!https?:)([^)/]+)\)", r"](reports/\1)", body.strip())
 
 
 def main() -> int:

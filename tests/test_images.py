@@ -61,3 +61,14 @@ def test_stack_and_bad_names(features):
         feature_images(features, np.arange(100), ("magic",))
     with pytest.raises(ParameterError, match="no frames"):
         feature_images(features, np.array([], dtype=int), ("f0",))
+
+
+def test_sparse_ridge_matches_the_dense_gaussian(rng):
+    from deceptio.images import _ridge
+
+    values = rng.uniform(-14, 14, (3, 200)).astype(np.float32)  # some lines fall outside the axis
+    weight = rng.random(200).astype(np.float32)
+    centres = np.linspace(-12, 12, 48)
+    sigma = centres[1] - centres[0]
+    dense = (np.exp(-0.5 * ((centres[:, None, None] - values[None]) / sigma) ** 2).sum(axis=1)) * weight
+    assert np.abs(_ridge(values, weight, -12.0, 12.0, 48) - dense).max() < 1e-3

@@ -81,3 +81,30 @@ def test_rank_auc_matches_sklearn_with_ties(rng):
     labels = rng.integers(0, 2, 200)
     scores = np.round(labels * 0.3 + rng.random(200), 1)  # many ties
     assert roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+
+
+def test_within_speaker_auc_known_answers():
+    from deceptio.metrics import within_speaker_auc
+
+    labels = np.array([1, 1, 0, 0, 1, 0, 1])
+    speakers = np.array(["a", "a", "a", "a", "b", "b", "c"])  # c has one label: ignored
+    perfect = within_speaker_auc(labels, np.array([0.9, 0.8, 0.1, 0.2, 0.6, 0.4, 0.0]), speakers)
+    assert perfect["value"] == 1.0 and perfect["n_pairs"] == 5 and perfect["n_speakers"] == 2
+    # Speaker a ranked perfectly (4 pairs), b backwards (1 pair): 4 of 5 pairs right.
+    mixed = within_speaker_auc(labels, np.array([0.9, 0.8, 0.1, 0.2, 0.4, 0.6, 0.0]), speakers)
+    assert mixed["value"] == pytest.approx(0.8)
+    assert mixed["ci95"][0] <= 0.8 <= mixed["ci95"][1]
+    # A score that is constant within each speaker ranks no pair: 0.5.
+    assert within_speaker_auc(labels, np.array([0.7, 0.7, 0.7, 0.7, 0.2, 0.2, 0.9]), speakers)["value"] == 0.5
+
+
+def test_gender_indicator_predicts_gender_perfectly_but_not_the_balanced_label():
+    from deceptio.metrics import gender_balanced_auc
+
+    genders = np.array(["F"] * 10 + ["M"] * 10)
+    labels = np.array([1] * 8 + [0] * 2 + [1] * 2 + [0] * 8)  # deceptive mostly women
+    gender_score = (genders == "F").astype(float)
+    assert roc_auc(genders == "F", gender_score) == 1.0  # auc_score_gender of a gender detector
+    assert roc_auc(labels, gender_score) > 0.75  # looks good on the label...
+    assert gender_balanced_auc(labels, gender_score, genders) == pytest.approx(0.5)  # ...and is chance once balanced
+    assert gender_balanced_auc(labels, labels.astype(float), genders) == 1.0

@@ -21,16 +21,24 @@ pytestmark = pytest.mark.slow
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     data = root / "data"
+    data.mkdir()
+    rows = ["path,label,speaker,gender,turns"]
     for s in range(8):
         label = "deceptive" if s % 2 else "truthful"
-        folder = data / label / f"speaker{s}"
-        folder.mkdir(parents=True)
+        gender = "F" if s % 4 < 2 else "M"
         for c in range(2):
+            # Speaker 0 and 1 also tell the other label once: within-speaker pairs exist.
+            clip_label = label if c == 0 or s > 1 else ("truthful" if label == "deceptive" else "deceptive")
             y = synthetic_speech(6.0, f0=110 + 15 * s, seed=10 * s + c)
-            sf.write(folder / f"clip{s}_{c}.wav", y, 16000)
+            # The subject speaks for 6 s, then an "interviewer" at another pitch for 2 s.
+            y = np.concatenate([y, synthetic_speech(2.0, f0=90, seed=1000 + s)])
+            sf.write(data / f"clip{s}_{c}.wav", y, 16000)
+            (data / f"clip{s}_{c}.csv").write_text("start,end,speaker,role,gender\n0.0,6.0,1,subject,F\n6.0,8.0,TM,other,M\n")
+            rows.append(f"clip{s}_{c}.wav,{clip_label},spk{s},{gender},clip{s}_{c}.csv")
+    (data / "manifest.csv").write_text("\n".join(rows) + "\n")
     weights = root / "weights"
     code = main([
-        "train", "--data", str(data), "--out", str(weights), "--folds", "2", "--repeats", "1",
+        "train", "--data", str(data / "manifest.csv"), "--out", str(weights), "--folds", "2", "--repeats", "1",
         "--report-dir", str(root / "reports"), "--cache-dir", str(root / "cache"),
         "--set", "train.epochs=1", "model.width=4",
     ])
@@ -49,9 +57,15 @@ def test_train_writes_weights_cards_and_report(trained):
         assert "ece" in card["cv"]
         for baseline in ("majority", "gender_pitch", "mfcc_logreg"):
             assert "mean" in card["baselines"][baseline]["auc"]
+        for key in ("auc_female_without_dominant", "auc_within_speaker", "gender_balanced_auc"):
+            assert set(card["cv"][key]) >= {"mean", "std"}
+        assert 0 <= card["cv"]["auc_label_gender"] <= 1 and 0 <= card["cv"]["auc_score_gender"] <= 1
+        assert "mean" in card["baselines"]["channel_only"]["auc"]
     ensemble = json.loads((weights / "ensemble.json").read_text())
     assert ensemble["members"] == ["spec_mfcc", "lsf_lpc", "spec_prosody", "prosody"]
     report = json.loads((root / "reports" / "cv_report.json").read_text())
+    for figure in ("score_distributions.png", "speaker_scores.png", "reliability.png"):
+        assert (root / "reports" / figure).stat().st_size > 5000
     assert set(report["methods"]) >= {"ensemble", "majority", "gender_pitch", "mfcc_logreg"}
     assert report["methods"]["majority"]["metrics"]["auc"]["mean"] == pytest.approx(0.5)
 
@@ -62,7 +76,7 @@ def test_second_run_reuses_the_cache(trained, capsys):
 
     start = time.perf_counter()
     code = main([
-        "evaluate", "--data", str(root / "data"), "--folds", "2", "--repeats", "1", "--report-dir", str(root / "r2"),
+        "evaluate", "--data", str(root / "data" / "manifest.csv"), "--folds", "2", "--repeats", "1", "--report-dir", str(root / "r2"),
         "--cache-dir", str(root / "cache"), "--set", "train.epochs=1", "model.width=4",
     ])
     assert code == 0 and time.perf_counter() - start < 15
