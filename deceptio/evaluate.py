@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -36,7 +37,10 @@ from deceptio.report_plots import save_report_figures
 from deceptio.train import TrainConfig, fit, window_logits
 from deceptio.variants import Variant, get_variant
 
-__all__ = ["CVConfig", "BASELINES", "cross_validate", "make_folds", "variant_images", "format_report", "card_figures", "save_report"]
+if TYPE_CHECKING:
+    from deceptio.inference import Detector
+
+__all__ = ["CVConfig", "BASELINES", "cross_validate", "evaluate_weights", "make_folds", "variant_images", "format_report", "card_figures", "save_report"]
 
 BASELINES = {
     "majority": "The larger class for every clip (p = 0.5): chance ranking.",
@@ -257,54 +261,24 @@ def _metrics(c: _Cohort, p_by_repeat: list[np.ndarray]) -> dict:
     return out
 
 
-def cross_validate(
-    data: list[ClipFeatures],
-    *,
-    variants: tuple[str, ...],
-    cv: CVConfig = CVConfig(),
-    model_config: ModelConfig = ModelConfig(),
-    train_config: TrainConfig = TrainConfig(),
-    feature_config: FeatureConfig = FeatureConfig(),
-    cache_dir: Path | None = None,
-    progress: bool = True,
-) -> dict:
-    """Cross-validate variants (the ensemble included) and the baselines in the same folds.
-
-    Returns the report as a JSON-ready dict: protocol, data summary, and per
-    method the metrics as mean ± sd over repeats with a speaker-bootstrap
-    95 % CI, plus the out-of-fold probabilities of every clip and repeat.
-    Trained folds are cached under ``cache_dir/cv`` so a second run is quick.
-    """
-    requested = [get_variant(name) for name in variants]
-    models = list(dict.fromkeys(m for v in requested for m in (v.members if v.is_ensemble else (v.name,))))
+def _labels(data: list[ClipFeatures]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     labels = np.array([item.clip.label for item in data])
-    speakers = np.array([item.clip.speaker for item in data])
-    genders = np.array([item.clip.gender for item in data])
-    female = genders == "F"
     if len(np.unique(labels)) < 2:
         raise ParameterError("the data holds only one label: nothing to evaluate")
-    folds = make_folds(labels, speakers, cv)
-    seeds = [cv.first_seed + r for r in range(cv.repeats)]
+    return labels, np.array([item.clip.speaker for item in data]), np.array([item.clip.gender for item in data])
 
-    methods: dict[str, dict] = {}
-    probabilities: dict[str, list[np.ndarray]] = {}
-    bar = tqdm(total=len(models) * cv.repeats * cv.folds, desc="cross-validation", unit="fit", disable=not progress)
-    for name in models:
-        variant = get_variant(name)
-        images = variant_images(data, variant, sample_rate=feature_config.sample_rate)
-        logits = [
-            _variant_oof_logits(variant, images, data, fold_of, seed, model_config=model_config, train_config=train_config,
-                                feature_config=feature_config, cache_dir=cache_dir, bar=bar)
-            for seed, fold_of in zip(seeds, folds)
-        ]
-        probabilities[name] = [_crossfit_calibrate(lg, labels, fold_of) for lg, fold_of in zip(logits, folds)]
-        methods[name] = {"kind": "variant", "description": variant.description,
-                         "temperature": fit_temperature(np.concatenate(logits), np.tile(labels, len(logits)))}
-    bar.close()
-    for variant in requested:
-        if variant.is_ensemble:
-            probabilities[variant.name] = [np.mean([probabilities[m][r] for m in variant.members], axis=0) for r in range(cv.repeats)]
-            methods[variant.name] = {"kind": "ensemble", "description": variant.description, "members": list(variant.members)}
+
+def _finish_report(
+    data: list[ClipFeatures],
+    methods: dict[str, dict],
+    probabilities: dict[str, list[np.ndarray]],
+    folds: list[np.ndarray],
+    protocol: dict,
+    feature_config: FeatureConfig,
+) -> dict:
+    """Add the baselines in the same folds, compute every method's metrics, assemble the report."""
+    labels, speakers, genders = _labels(data)
+    female = genders == "F"
     min_other = int(round(CHANNEL_MIN_S * feature_config.sample_rate / feature_config.hop_length))
     inputs = _baseline_inputs(data, min_other)
     for name, description in BASELINES.items():
@@ -319,22 +293,8 @@ def cross_validate(
     for name, method in methods.items():
         method["metrics"] = _metrics(cohort, probabilities[name])
     known = np.isin(genders, ("F", "M"))
-
     return {
-        "protocol": {
-            "folds": cv.folds,
-            "repeats": cv.repeats,
-            "seeds": seeds,
-            "grouped_by": "speaker",
-            "stratified_by": "label",
-            "scored_on": "subject turns only, speech frames (VAD)",
-            "clip_score": "mean of window logits",
-            "calibration": "temperature scaling, fitted per test fold on the other folds' out-of-fold logits",
-            "configurations_tried": 1,
-            "model_config": model_config.to_dict(),
-            "train_config": train_config.to_dict(),
-            "feature_config": feature_config.to_dict(),
-        },
+        "protocol": protocol,
         "data": {
             "n_clips": int(len(labels)),
             "n_speakers": int(len(np.unique(speakers))),
@@ -359,6 +319,108 @@ def cross_validate(
     }
 
 
+def _protocol(cv: CVConfig, **extra) -> dict:
+    return {
+        "folds": cv.folds,
+        "repeats": cv.repeats,
+        "seeds": [cv.first_seed + r for r in range(cv.repeats)],
+        "grouped_by": "speaker",
+        "stratified_by": "label",
+        "scored_on": "subject turns only, speech frames (VAD)",
+        "clip_score": "mean of window logits",
+        "configurations_tried": 1,
+        **extra,
+    }
+
+
+def cross_validate(
+    data: list[ClipFeatures],
+    *,
+    variants: tuple[str, ...],
+    cv: CVConfig = CVConfig(),
+    model_config: ModelConfig = ModelConfig(),
+    train_config: TrainConfig = TrainConfig(),
+    feature_config: FeatureConfig = FeatureConfig(),
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> dict:
+    """Cross-validate variants (the ensemble included) and the baselines in the same folds.
+
+    Returns the report as a JSON-ready dict: protocol, data summary, and per
+    method the metrics as mean ± sd over repeats with a speaker-bootstrap
+    95 % CI, plus the out-of-fold probabilities of every clip and repeat.
+    Trained folds are cached under ``cache_dir/cv`` so a second run is quick.
+    """
+    requested = [get_variant(name) for name in variants]
+    models = list(dict.fromkeys(m for v in requested for m in (v.members if v.is_ensemble else (v.name,))))
+    labels, speakers, _ = _labels(data)
+    folds = make_folds(labels, speakers, cv)
+    seeds = [cv.first_seed + r for r in range(cv.repeats)]
+
+    methods: dict[str, dict] = {}
+    probabilities: dict[str, list[np.ndarray]] = {}
+    bar = tqdm(total=len(models) * cv.repeats * cv.folds, desc="cross-validation", unit="fit", disable=not progress)
+    for name in models:
+        variant = get_variant(name)
+        images = variant_images(data, variant, sample_rate=feature_config.sample_rate)
+        logits = [
+            _variant_oof_logits(variant, images, data, fold_of, seed, model_config=model_config, train_config=train_config,
+                                feature_config=feature_config, cache_dir=cache_dir, bar=bar)
+            for seed, fold_of in zip(seeds, folds)
+        ]
+        probabilities[name] = [_crossfit_calibrate(lg, labels, fold_of) for lg, fold_of in zip(logits, folds)]
+        methods[name] = {"kind": "variant", "description": variant.description,
+                         "temperature": fit_temperature(np.concatenate(logits), np.tile(labels, len(logits)))}
+    bar.close()
+    for variant in requested:
+        if variant.is_ensemble:
+            probabilities[variant.name] = [np.mean([probabilities[m][r] for m in variant.members], axis=0) for r in range(cv.repeats)]
+            methods[variant.name] = {"kind": "ensemble", "description": variant.description, "members": list(variant.members)}
+    protocol = _protocol(
+        cv,
+        calibration="temperature scaling, fitted per test fold on the other folds' out-of-fold logits",
+        model_config=model_config.to_dict(),
+        train_config=train_config.to_dict(),
+        feature_config=feature_config.to_dict(),
+    )
+    return _finish_report(data, methods, probabilities, folds, protocol, feature_config)
+
+
+def evaluate_weights(
+    data: list[ClipFeatures],
+    detector: "Detector",
+    *,
+    variants: tuple[str, ...] | None = None,
+    cv: CVConfig = CVConfig(),
+    progress: bool = True,
+) -> dict:
+    """Score trained weights on another labelled corpus (cross-corpus), beside in-corpus baselines.
+
+    The variants are not retrained: every clip is scored by the shipped
+    models with their shipped calibration. The baselines, which need
+    training, are cross-validated on this corpus in speaker-grouped folds.
+    ``data`` must be extracted with ``detector.feature_config``.
+    """
+    labels, speakers, _ = _labels(data)
+    names = list(variants or detector.variants)
+    models = list(dict.fromkeys(m for n in names for m in (detector.card(n).get("members") or [n])))
+    scores = {name: np.empty(len(data)) for name in models}
+    for i, item in enumerate(tqdm(data, desc="scoring", unit="clip", disable=not progress)):
+        for name in models:
+            scores[name][i] = detector.score_frames(item.features, item.subject_frames, variant=name).p
+    methods, probabilities = {}, {}
+    for name in names:
+        card = detector.card(name)
+        members = card.get("members") or [name]
+        probabilities[name] = [np.mean([scores[m] for m in members], axis=0)]
+        methods[name] = {"kind": "ensemble" if card.get("members") else "variant", "description": card.get("description", ""),
+                         "trained_on": card.get("training_data", {}).get("name")}
+    protocol = _protocol(cv, weights=str(detector.weights), calibration="as shipped (temperature from the training corpus)",
+                         variants_scored="trained weights, not retrained (one pass: sd 0)",
+                         feature_config=detector.feature_config.to_dict())
+    return _finish_report(data, methods, probabilities, make_folds(labels, speakers, cv), protocol, detector.feature_config)
+
+
 def _fmt(metric: dict, ci: bool = True) -> str:
     text = f"{metric['mean']:.3f} ± {metric['std']:.3f}"
     if ci and "ci95" in metric and np.isfinite(metric["ci95"][0]):
@@ -374,8 +436,14 @@ def format_report(report: dict) -> str:
     """The report as two markdown tables: the figures, then how much of them survives the confounds."""
     protocol, data = report["protocol"], report["data"]
     methods = report["methods"]
+    how = (
+        f"Trained weights from {protocol['weights']} scored as shipped (not retrained); baselines cross-validated "
+        f"in speaker-grouped {protocol['folds']}-fold CV × {protocol['repeats']} repeats on this data; "
+        if "weights" in protocol
+        else f"Speaker-grouped {protocol['folds']}-fold CV × {protocol['repeats']} repeats (seeds {protocol['seeds']}); "
+    )
     lines = [
-        f"Speaker-grouped {protocol['folds']}-fold CV × {protocol['repeats']} repeats (seeds {protocol['seeds']}); "
+        how +
         f"{data['n_clips']} clips, {data['n_speakers']} speakers, {data['n_deceptive']} deceptive; "
         f"{data['n_female']} female clips ({data['n_female_deceptive']} deceptive). Every row uses the same folds. "
         f"Configurations tried: {protocol['configurations_tried']} (fixed in advance).",

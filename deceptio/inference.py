@@ -56,6 +56,8 @@ class Analysis:
     members: dict[str, float] = field(default_factory=dict)  # per-variant p for the ensemble
     features: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # whole-recording arrays, for plots
     speech: np.ndarray | None = field(default=None, repr=False)  # VAD frame mask
+    frames: np.ndarray | None = field(default=None, repr=False)  # indices of the frames the models read
+    images: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # normalised images over `frames`
 
     def to_dict(self) -> dict:
         return {
@@ -159,25 +161,12 @@ class Detector:
         return self.analyze_recording(recording, variant=variant, band=band)
 
     def analyze_recording(self, recording: Recording, *, variant: str, band: float) -> Analysis:
-        card = self.card(variant)
-        members = card.get("members") or [variant]
-        config = self._models[members[0]].feature_config
+        """Analyse an already loaded and checked :class:`~deceptio.audio.Recording`."""
+        config = self._member_models(variant)[0].feature_config
         features = compute_features(recording.samples, config=config)
         frames = np.flatnonzero(recording.speech)
-        needed = tuple(dict.fromkeys(image for m in members for image in get_variant(m).images))
-        images = feature_images(features, frames, needed, sample_rate=config.sample_rate)
-        window_p, member_p = [], {}
-        with torch.inference_mode():
-            for member in members:
-                loaded = self._models[member]
-                image = stack_images(images, get_variant(member).images)
-                logits, starts = window_logits(loaded.model, image, window=loaded.train_config.window_frames,
-                                               hop=loaded.train_config.hop_frames)
-                temperature = loaded.card["temperature"]
-                member_p[member] = float(sigmoid(logits.mean() / temperature))
-                window_p.append(sigmoid(logits / temperature))
-        p = float(np.mean(list(member_p.values())))
-        window = self._models[members[0]].train_config.window_frames
+        score = self.score_frames(features, frames, variant=variant)
+        window = self._member_models(variant)[0].train_config.window_frames
         hop_s = config.hop_length / config.sample_rate
         windows = tuple(
             WindowPrediction(
@@ -185,17 +174,62 @@ class Detector:
                 end=float((frames[min(s + window, frames.size) - 1] + 1) * hop_s),
                 p_deceptive=float(pw),
             )
-            for s, pw in zip(starts, np.mean(window_p, axis=0))
+            for s, pw in zip(score.starts, score.window_p)
         )
         return Analysis(
-            verdict=verdict_for(p, band),
-            p_deceptive=p,
+            verdict=verdict_for(score.p, band),
+            p_deceptive=score.p,
             variant=variant,
             windows=windows,
             band=band,
             duration_s=recording.duration_s,
             speech_s=recording.speech_s,
-            members=member_p if card.get("members") else {},
+            members=score.members if self.card(variant).get("members") else {},
             features=features,
             speech=recording.speech,
+            frames=frames,
+            images=score.images,
         )
+
+    def _member_models(self, variant: str) -> list[_Loaded]:
+        card = self.card(variant)
+        return [self._models[m] for m in (card.get("members") or [variant])]
+
+    def score_frames(self, features: dict[str, np.ndarray], frames: np.ndarray, *, variant: str) -> "FrameScore":
+        """Calibrated p(deceptive) of the given frames of a recording's features.
+
+        ``frames`` are the indices the model reads (speech, or a subject's
+        turns); images are normalised over them.
+        """
+        members = self._member_models(variant)
+        config = members[0].feature_config
+        needed = tuple(dict.fromkeys(image for m in members for image in get_variant(m.card["variant"]).images))
+        images = feature_images(features, frames, needed, sample_rate=config.sample_rate)
+        window_p, member_p = [], {}
+        with torch.inference_mode():
+            for loaded in members:
+                name = loaded.card["variant"]
+                image = stack_images(images, get_variant(name).images)
+                logits, starts = window_logits(loaded.model, image, window=loaded.train_config.window_frames,
+                                               hop=loaded.train_config.hop_frames)
+                temperature = loaded.card["temperature"]
+                member_p[name] = float(sigmoid(logits.mean() / temperature))
+                window_p.append(sigmoid(logits / temperature))
+        return FrameScore(
+            p=float(np.mean(list(member_p.values()))),
+            members=member_p,
+            window_p=np.mean(window_p, axis=0),
+            starts=starts,
+            images=images,
+        )
+
+
+@dataclass(frozen=True)
+class FrameScore:
+    """Scores of one stretch of frames: overall, per member variant, per window."""
+
+    p: float
+    members: dict[str, float]
+    window_p: np.ndarray
+    starts: np.ndarray  # first frame of each window, as an index into the scored frames
+    images: dict[str, np.ndarray]  # the normalised feature images the models read

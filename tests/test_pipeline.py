@@ -108,3 +108,17 @@ def test_cli_json_is_one_object(trained, tmp_path):
     payload = json.loads(result.stdout)
     assert {"verdict", "p_deceptive", "variant", "windows"} <= set(payload)
     assert all(set(w) == {"start", "end", "p_deceptive"} for w in payload["windows"])
+
+
+def test_evaluate_scores_trained_weights_on_another_manifest(trained, capsys):
+    root, weights = trained
+    code = main([
+        "evaluate", "--weights", str(weights), "--data", str(root / "data" / "manifest.csv"), "--folds", "2",
+        "--repeats", "1", "--report-dir", str(root / "cross"), "--cache-dir", str(root / "cache"),
+    ])
+    assert code == 0
+    assert "scored as shipped" in capsys.readouterr().out
+    report = json.loads((root / "cross" / "cv_report.json").read_text())
+    assert report["protocol"]["weights"] == str(weights)
+    assert set(report["methods"]) >= {"ensemble", "spec_mfcc", "mfcc_logreg", "gender_pitch"}
+    assert len(report["out_of_fold"]["probabilities"]["ensemble"][0]) == 16
