@@ -71,32 +71,56 @@ def _configs(overrides: list[str]):
     return configs["model"], configs["train"], configs["features"]
 
 
-def _cross_validate(args: argparse.Namespace):
+def _load_data(args: argparse.Namespace, feature_config):
     from deceptio.data import default_cache_dir, extract_dataset, load_dataset
-    from deceptio.evaluate import CVConfig, cross_validate, format_report, save_report
-    from deceptio.variants import VARIANTS
 
-    model_config, train_config, feature_config = _configs(args.set)
-    variants = tuple(args.variants or VARIANTS)
     cache_dir = None if args.no_cache else Path(args.cache_dir or default_cache_dir())
     data_path = Path(args.data)
     if not data_path.exists():
         raise DeceptioError(f"no data at {data_path}: pass --data MANIFEST.csv or a folder of labelled recordings")
-    clips = load_dataset(data_path)
-    data = extract_dataset(clips, feature_config=feature_config, cache_dir=cache_dir)
-    report = cross_validate(
-        data, variants=variants, cv=CVConfig(folds=args.folds, repeats=args.repeats),
-        model_config=model_config, train_config=train_config, feature_config=feature_config, cache_dir=cache_dir,
-    )
-    report["data"]["source"] = str(data_path)
+    return extract_dataset(load_dataset(data_path), feature_config=feature_config, cache_dir=cache_dir), cache_dir
+
+
+def _print_and_save(args: argparse.Namespace, report: dict) -> None:
+    from deceptio.evaluate import format_report, save_report
+
+    report["data"]["source"] = str(args.data)
     print(format_report(report))
     json_path, md_path = save_report(report, Path(args.report_dir))
     print(f"\nreport written to {md_path} and {json_path}")
+
+
+def _cross_validate(args: argparse.Namespace):
+    from deceptio.evaluate import CVConfig, cross_validate
+    from deceptio.variants import VARIANTS
+
+    model_config, train_config, feature_config = _configs(args.set)
+    variants = tuple(args.variants or VARIANTS)
+    data, cache_dir = _load_data(args, feature_config)
+    # Rows computed by other scripts in the same folds (benchmarks/notebook_recipe.py) join the report.
+    extra_rows = [json.loads(path.read_text()) for path in sorted((Path(args.report_dir) / "extra").glob("*.json"))]
+    report = cross_validate(
+        data, variants=variants, cv=CVConfig(folds=args.folds, repeats=args.repeats),
+        model_config=model_config, train_config=train_config, feature_config=feature_config, cache_dir=cache_dir,
+        extra_rows=extra_rows,
+    )
+    _print_and_save(args, report)
     return data, report, variants, (model_config, train_config, feature_config)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    _cross_validate(args)
+    if args.weights is None:
+        _cross_validate(args)
+        return 0
+    from deceptio.evaluate import CVConfig, evaluate_weights
+    from deceptio.inference import Detector
+
+    if args.set:
+        raise ParameterError("--set changes training settings; scoring trained --weights uses the settings in their cards")
+    detector = Detector(args.weights, variants=tuple(args.variants) if args.variants else None)
+    data, _ = _load_data(args, detector.feature_config)
+    _print_and_save(args, evaluate_weights(data, detector, variants=tuple(args.variants) if args.variants else None,
+                                           cv=CVConfig(folds=args.folds, repeats=args.repeats)))
     return 0
 
 
@@ -112,6 +136,34 @@ def _train(args: argparse.Namespace) -> int:
     )
     for path in written:
         print(f"wrote {path}")
+    return 0
+
+
+def _app(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    path = _REPO / "app.py"
+    if not path.is_file():
+        raise DeceptioError(f"deceptio app serves the repository's app.py, which is not at {path}: "
+                            "install from a clone with pip install -e .")
+    spec = importlib.util.spec_from_file_location("deceptio_app", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    argv = ["--share"] if args.share else []
+    for name in ("host", "port", "weights"):  # unset flags keep app.py's own defaults
+        if getattr(args, name) is not None:
+            argv += [f"--{name}", str(getattr(args, name))]
+    return module.main(argv)
+
+
+def _download(args: argparse.Namespace) -> int:
+    from deceptio.mlend import DEFAULT_BASE_URL, download_mlend, mlend_manifest
+
+    base_url = args.base_url or DEFAULT_BASE_URL
+    folder = download_mlend(args.directory, base_url=base_url, subset=args.subset)
+    manifest = mlend_manifest(folder)
+    print(f"MLEnd Deception stories in {folder}; manifest: {manifest}")
+    print(f"next: deceptio evaluate --weights weights --data {manifest}   (cross-corpus, the shipped weights)")
     return 0
 
 
@@ -133,6 +185,21 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--json", action="store_true", help="print one JSON object per file")
     analyze.set_defaults(run=_analyze)
 
+    app = commands.add_parser("app", help="serve the web page (Gradio) on http://127.0.0.1:7860")
+    app.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1: this machine only)")
+    app.add_argument("--port", type=int, default=None, help="default 7860")
+    app.add_argument("--share", action="store_true", help="also ask Gradio for a temporary public link")
+    app.add_argument("--weights", default=None,
+                     help="weights folder or hf://OWNER/REPO@REVISION (default: the shipped weights; falls back to them)")
+    app.set_defaults(run=_app)
+
+    download = commands.add_parser("download", help="fetch a public corpus and write its manifest")
+    download.add_argument("corpus", choices=["mlend"], help="mlend: the MLEnd Deception stories (QMUL)")
+    download.add_argument("directory", help="where the files go; an interrupted download resumes here")
+    download.add_argument("--subset", default="small", choices=["small", "benchmark"])
+    download.add_argument("--base-url", default=None, help="mirror of the MLEnd repository (default: its GitHub address)")
+    download.set_defaults(run=_download)
+
     for name, run, help_text in (
         ("evaluate", _evaluate, "speaker-grouped cross-validation of the variants and the baselines"),
         ("train", _train, "cross-validate, then train every variant on all data and write weights and cards"),
@@ -148,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--set", nargs="*", default=[], metavar="SECTION.NAME=VALUE",
                          help="override a setting, e.g. train.epochs=8 model.width=12 features.n_mels=40")
         sub.set_defaults(run=run)
+        if name == "evaluate":
+            sub.add_argument("--weights", default=None,
+                             help="score these trained weights on --data instead of cross-validating new models (cross-corpus)")
         if name == "train":
             sub.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="folder for the weights and cards")
     return parser

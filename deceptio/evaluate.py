@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,7 +41,7 @@ from deceptio.variants import Variant, get_variant
 if TYPE_CHECKING:
     from deceptio.inference import Detector
 
-__all__ = ["CVConfig", "BASELINES", "cross_validate", "evaluate_weights", "make_folds", "variant_images", "format_report", "card_figures", "save_report"]
+__all__ = ["CVConfig", "BASELINES", "cross_validate", "evaluate_weights", "make_folds", "fold_assignments_sha256", "variant_images", "format_report", "card_figures", "save_report"]
 
 BASELINES = {
     "majority": "The larger class for every clip (p = 0.5): chance ranking.",
@@ -113,6 +114,11 @@ def make_folds(labels: np.ndarray, speakers: np.ndarray, cv: CVConfig) -> list[n
             fold_of[test] = k
         assignments.append(fold_of)
     return assignments
+
+
+def fold_assignments_sha256(folds: list[np.ndarray]) -> str:
+    """Fingerprint of a fold assignment, so results made elsewhere can prove they used the same folds."""
+    return hashlib.sha256(json.dumps([f.tolist() for f in folds]).encode()).hexdigest()
 
 
 def _baseline_oof(name: str, inputs: dict[str, np.ndarray], labels: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
@@ -342,9 +348,15 @@ def cross_validate(
     train_config: TrainConfig = TrainConfig(),
     feature_config: FeatureConfig = FeatureConfig(),
     cache_dir: Path | None = None,
+    extra_rows: list[dict] = (),
     progress: bool = True,
 ) -> dict:
     """Cross-validate variants (the ensemble included) and the baselines in the same folds.
+
+    ``extra_rows`` are out-of-fold results made elsewhere (e.g.
+    ``benchmarks/notebook_recipe.py``); each joins the report only if it was
+    made on the same clips in the same folds (checked by hash), else it is
+    skipped with a warning.
 
     Returns the report as a JSON-ready dict: protocol, data summary, and per
     method the metrics as mean ± sd over repeats with a speaker-bootstrap
@@ -376,8 +388,20 @@ def cross_validate(
         if variant.is_ensemble:
             probabilities[variant.name] = [np.mean([probabilities[m][r] for m in variant.members], axis=0) for r in range(cv.repeats)]
             methods[variant.name] = {"kind": "ensemble", "description": variant.description, "members": list(variant.members)}
+    folds_hash = fold_assignments_sha256(folds)
+    ids = [item.clip.id for item in data]
+    for row in extra_rows:
+        # A row may cover only the first R repeats (slow recipes); those folds must match exactly.
+        repeats = len(row.get("probabilities", []))
+        if row.get("clip_ids") != ids or not 0 < repeats <= cv.repeats or row.get("fold_assignments_sha256") != fold_assignments_sha256(folds[:repeats]):
+            warnings.warn(f"extra row {row.get('name')!r} was made on other clips or folds; left out of the report", stacklevel=2)
+            continue
+        probabilities[row["name"]] = [np.asarray(p, dtype=float) for p in row["probabilities"]]
+        methods[row["name"]] = {"kind": row.get("kind", "baseline"), "description": row.get("description", ""),
+                                "repeats": repeats}
     protocol = _protocol(
         cv,
+        fold_assignments_sha256=folds_hash,
         calibration="temperature scaling, fitted per test fold on the other folds' out-of-fold logits",
         model_config=model_config.to_dict(),
         train_config=train_config.to_dict(),

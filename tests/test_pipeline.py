@@ -122,3 +122,26 @@ def test_evaluate_scores_trained_weights_on_another_manifest(trained, capsys):
     assert report["protocol"]["weights"] == str(weights)
     assert set(report["methods"]) >= {"ensemble", "spec_mfcc", "mfcc_logreg", "gender_pitch"}
     assert len(report["out_of_fold"]["probabilities"]["ensemble"][0]) == 16
+
+
+def test_rows_made_elsewhere_join_the_report_only_in_the_same_folds(trained):
+    from deceptio.data import load_manifest
+    from deceptio.evaluate import CVConfig, fold_assignments_sha256, make_folds
+
+    root, _ = trained
+    clips = load_manifest(root / "data" / "manifest.csv")
+    labels = np.array([c.label for c in clips])
+    folds = make_folds(labels, np.array([c.speaker for c in clips]), CVConfig(folds=2, repeats=1))
+    extra = root / "r4" / "extra"
+    extra.mkdir(parents=True)
+    row = {"name": "oracle", "kind": "baseline", "clip_ids": [c.id for c in clips],
+           "fold_assignments_sha256": fold_assignments_sha256(folds), "probabilities": [labels.tolist()]}
+    (extra / "oracle.json").write_text(json.dumps(row))
+    (extra / "stale.json").write_text(json.dumps({**row, "name": "stale", "fold_assignments_sha256": "0" * 64}))
+    args = ["evaluate", "--data", str(root / "data" / "manifest.csv"), "--folds", "2", "--repeats", "1",
+            "--report-dir", str(root / "r4"), "--cache-dir", str(root / "cache"), "--set", "train.epochs=1", "model.width=4"]
+    with pytest.warns(UserWarning, match="stale"):
+        assert main(args) == 0
+    report = json.loads((root / "r4" / "cv_report.json").read_text())
+    assert report["methods"]["oracle"]["metrics"]["auc"]["mean"] == 1.0
+    assert "stale" not in report["methods"]

@@ -103,11 +103,12 @@ class FeatureConfig:
         if not 0 < self.voicing_threshold < 1:
             raise ParameterError(f"voicing_threshold={self.voicing_threshold} must be in (0, 1)")
         bin_width = self.sample_rate / self.n_fft
-        if not bin_width <= self.contrast_fmin < nyquist / 2 ** (self.n_contrast_bands - 1):
+        top_bin = self.n_fft // 2 * bin_width
+        if not (bin_width <= self.contrast_fmin and self.contrast_fmin * 2 ** (self.n_contrast_bands - 1) <= top_bin):
             raise ParameterError(
-                f"contrast_fmin={self.contrast_fmin} with n_contrast_bands={self.n_contrast_bands} "
-                f"must put every octave band between one FFT bin ({bin_width} Hz) "
-                f"and the Nyquist frequency ({nyquist} Hz)"
+                f"contrast_fmin={self.contrast_fmin} with n_contrast_bands={self.n_contrast_bands} must give "
+                f"every octave band an FFT bin: contrast_fmin >= {bin_width} Hz and "
+                f"contrast_fmin * 2^(n_contrast_bands - 1) <= {top_bin} Hz"
             )
 
     def to_dict(self) -> dict[str, Any]:

@@ -62,9 +62,7 @@ def frame_signal(y: np.ndarray, *, frame_length: int, hop_length: int) -> np.nda
     return windows[::hop_length][:n_frames]
 
 
-def power_spectrogram(
-    y: np.ndarray, *, n_fft: int, hop_length: int, win_length: int
-) -> np.ndarray:
+def power_spectrogram(y: np.ndarray, *, n_fft: int, hop_length: int, win_length: int) -> np.ndarray:
     """Squared magnitude of the short-time Fourier transform, Hann-windowed and centred.
 
     Equal to ``np.abs(librosa.stft(y, n_fft=n_fft, hop_length=hop_length,

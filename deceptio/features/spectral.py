@@ -252,7 +252,7 @@ def spectral_contrast(
     n_bands : int > 0
         Octave bands above ``fmin``.
     fmin : float > 0
-        Upper edge of band 0 in Hz; every band must hold an FFT bin and start below Nyquist.
+        Upper edge of band 0 in Hz; every band must hold an FFT bin.
     quantile : float in (0, 0.5)
         Fraction of each band's bins averaged for peak and valley.
     amin : float > 0
@@ -269,10 +269,10 @@ def spectral_contrast(
     if not amin > 0:
         raise ParameterError(f"amin={amin} must be > 0")
     freqs = fft_frequencies(sample_rate=sample_rate, n_fft=n_fft)
-    if not sample_rate / n_fft <= fmin < sample_rate / 2**n_bands:
+    if not (sample_rate / n_fft <= fmin and fmin * 2 ** (n_bands - 1) <= freqs[-1]):
         raise ParameterError(
-            f"fmin={fmin} with n_bands={n_bands} must put every octave band between "
-            f"one FFT bin ({sample_rate / n_fft} Hz) and the Nyquist frequency ({sample_rate / 2} Hz)"
+            f"fmin={fmin} with n_bands={n_bands} must give every octave band an FFT bin: "
+            f"fmin >= {sample_rate / n_fft} Hz and fmin * 2^(n_bands - 1) <= {freqs[-1]} Hz"
         )
     edges = np.concatenate(([0.0], fmin * 2.0 ** np.arange(n_bands + 1)))
     magnitude = np.sqrt(_power(y, S, n_fft=n_fft, hop_length=hop_length, win_length=win_length))

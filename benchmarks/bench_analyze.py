@@ -1,0 +1,192 @@
+"""Times a full analysis of a 5-minute 44.1 kHz story against a naive reference path, in one run.
+
+Usage: python benchmarks/bench_analyze.py [--runs 5] [--naive-runs 3] [--weights weights]
+
+The full analysis is what the page shows: every variant and the ensemble
+(one ``Detector.analyze(..., variant="ensemble")`` scores all four and keeps
+the feature arrays the plots draw). The naive path is what a first version
+would do: librosa's pyin for F0, a Python loop of ``librosa.lpc`` per frame,
+``numpy.roots`` per frame for LSF, and a full ResNet-18 per variant. The last
+line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from deceptio.audio import load_audio, prepare  # noqa: E402
+from deceptio.features import FeatureConfig, compute_features  # noqa: E402
+from deceptio.images import IMAGE_ROWS, cut_windows, feature_images, window_starts  # noqa: E402
+from deceptio.inference import Detector  # noqa: E402
+from deceptio.synthetic import synthetic_speech  # noqa: E402
+from deceptio.variants import MODEL_VARIANTS, get_variant  # noqa: E402
+
+CORPUS = REPO.parent / "shared" / "data" / "real-life-trial"
+RATE = 44100
+
+
+def build_recording(minutes: float, folder: Path) -> Path:
+    """A ``minutes``-long 44.1 kHz WAV: real courtroom speech when the corpus is here, else synthetic."""
+    path = folder / f"story_{minutes:g}min.wav"
+    need = int(minutes * 60 * 16000)
+    clips = sorted((CORPUS / "audio").glob("*.flac")) if CORPUS.is_dir() else []
+    if clips:
+        pieces, total = [], 0
+        while total < need:
+            for clip in clips:
+                y, _ = sf.read(clip, dtype="float32")
+                pieces.append(y)
+                total += y.size
+                if total >= need:
+                    break
+        y16 = np.concatenate(pieces)[:need]
+    else:
+        y16 = synthetic_speech(minutes * 60, sample_rate=16000)
+    sf.write(path, soxr.resample(y16, 16000, RATE), RATE, subtype="PCM_16")
+    return path
+
+
+def median_time(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def naive_analysis(path: Path, models: dict) -> None:
+    """The reference path: pyin, per-frame LPC, per-frame roots, ResNet-18s."""
+    import librosa
+    import torch
+
+    y, sr = librosa.load(path, sr=16000)
+    config = FeatureConfig()
+    f0, voiced, _ = librosa.pyin(y, fmin=config.f0_min, fmax=config.f0_max, sr=sr, frame_length=config.f0_frame_length,
+                                 hop_length=config.hop_length)
+    padded = np.pad(y, config.lpc_frame_length // 2)
+    n_frames = 1 + y.size // config.hop_length
+    lpc = np.ones((config.lpc_order + 1, n_frames), dtype=np.float32)
+    lsf = np.zeros((config.lpc_order, n_frames), dtype=np.float32)
+    window = np.hamming(config.lpc_frame_length)
+    for t in range(n_frames):
+        frame = padded[t * config.hop_length : t * config.hop_length + config.lpc_frame_length]
+        if frame.size < config.lpc_frame_length or not np.any(frame):
+            continue
+        a = librosa.lpc(frame * window, order=config.lpc_order)
+        lpc[:, t] = a
+        p = np.concatenate([a, [0]]) + np.concatenate([[0], a[::-1]])
+        q = np.concatenate([a, [0]]) - np.concatenate([[0], a[::-1]])
+        angles = np.angle(np.concatenate([np.roots(p), np.roots(q)]))
+        lsf[:, t] = np.sort(angles[(angles > 1e-6) & (angles < np.pi - 1e-6)])[: config.lpc_order]
+    features = compute_features(y, config=config)  # mel, MFCC, centroid, contrast as usual
+    features.update(lpc=lpc[1:], lsf=lsf, f0=np.nan_to_num(f0).astype(np.float32), voiced=voiced)
+    frames = np.arange(n_frames)
+    images = feature_images(features, frames)
+    with torch.inference_mode():
+        for name, model in models.items():
+            image = np.concatenate([images[i] for i in get_variant(name).images])
+            starts = window_starts(image.shape[1], window=400, hop=200)
+            windows = torch.from_numpy(cut_windows(image, starts, window=400)).unsqueeze(1)
+            for i in range(0, len(windows), 64):
+                model(windows[i : i + 64])
+
+
+def resnet18_models() -> dict:
+    import torch
+    from torchvision.models import resnet18
+
+    models = {}
+    for name in MODEL_VARIANTS:
+        model = resnet18(num_classes=1)
+        model.conv1 = torch.nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        models[name] = model.eval()
+    return models
+
+
+def peak_rss_mb(path: Path, weights: str) -> float:
+    """Peak resident memory of a fresh process analysing ``path``."""
+    code = f"from deceptio.inference import Detector; Detector({weights!r}).analyze({str(path)!r})"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(peak, before) / 1024
+
+
+def cold_cli_seconds(path: Path, weights: str, runs: int) -> float:
+    def once():
+        subprocess.run([sys.executable, "-m", "deceptio.cli", "analyze", str(path), "--weights", weights, "--json"],
+                       check=True, cwd=REPO, capture_output=True)
+
+    return median_time(once, runs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up")
+    parser.add_argument("--naive-runs", type=int, default=3)
+    parser.add_argument("--weights", default=str(REPO / "weights"))
+    parser.add_argument("--skip-15min", action="store_true", help="skip the 15-minute memory and scaling runs")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        five = build_recording(5, folder)
+        detector = Detector(args.weights)
+        analyse = lambda path: detector.analyze(path, variant="ensemble")  # noqa: E731
+        analyse(five)  # warm-up: first-call allocations, thread pools
+        median_s = median_time(lambda: analyse(five), args.runs)
+        print(f"full analysis, 5 min at 44.1 kHz, all variants + ensemble: median {median_s:.3f} s over {args.runs} runs")
+        parts = {
+            "load + resample + VAD": lambda: prepare(five),
+            "features": lambda: compute_features(load_audio(five)),
+        }
+        for label, fn in parts.items():
+            print(f"  {label}: median {median_time(fn, 3):.3f} s")
+
+        models = resnet18_models()
+        naive_median_s = median_time(lambda: naive_analysis(five, models), args.naive_runs)
+        print(f"naive path: median {naive_median_s:.1f} s over {args.naive_runs} runs; speedup {naive_median_s / median_s:.1f}x")
+
+        cold = cold_cli_seconds(five, args.weights, 3)
+        print(f"cold `deceptio analyze` on the 5-minute file: median {cold:.2f} s over 3 runs")
+
+        per_minute = []
+        minutes_list = (1, 5) if args.skip_15min else (1, 5, 15)
+        for minutes in minutes_list:
+            path = five if minutes == 5 else build_recording(minutes, folder)
+            seconds = median_s if minutes == 5 else median_time(lambda p=path: analyse(p), max(1, args.runs // 2))
+            per_minute.append(round(seconds / minutes, 4))
+            print(f"  {minutes:>2} min: {seconds:.2f} s ({seconds / minutes:.3f} s per minute)")
+        peak = None if args.skip_15min else peak_rss_mb(folder / "story_15min.wav", args.weights)
+        if peak is not None:
+            print(f"peak RSS analysing 15 minutes in a fresh process: {peak:.0f} MB")
+
+    print(json.dumps({
+        "median_s": round(median_s, 4),
+        "naive_median_s": round(naive_median_s, 3),
+        "speedup": round(naive_median_s / median_s, 2),
+        "cold_cli_s": round(cold, 3),
+        "peak_rss_mb_15min": None if peak is None else round(peak, 1),
+        "seconds_per_minute": per_minute,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
