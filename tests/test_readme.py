@@ -1,0 +1,25 @@
+"""The README opens with the two commands and carries the report's table, not a hand-made one."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import REPO
+
+
+def test_readme_opens_with_setup_and_test_commands():
+    text = (REPO / "README.md").read_text()
+    body = text.split("---", 2)[2] if text.startswith("---") else text  # Hugging Face Spaces front matter
+    first_block = re.search(r"```bash\n(.*?)```", body, re.S).group(1)
+    commands = [line for line in first_block.splitlines() if line and not line.startswith("#")]
+    assert "pip install -r requirements.txt" in commands[0]
+    assert commands[1] == "bash .ci/run"
+
+
+def test_readme_table_is_the_reports_table():
+    readme = (REPO / "README.md").read_text()
+    report = (REPO / "reports" / "cv_report.md").read_text()
+    table_rows = [line for line in report.splitlines() if line.startswith("| ")]
+    assert len(table_rows) >= 10
+    for row in table_rows:
+        assert row in readme, f"README lacks the report row {row[:60]}…; run scripts/update_readme_table.py"
