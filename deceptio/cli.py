@@ -136,6 +136,14 @@ def _train(args: argparse.Namespace) -> int:
     )
     for path in written:
         print(f"wrote {path}")
+    if "spec_prosody" in variants:
+        from deceptio.inference import Detector
+        from deceptio.report_plots import save_saliency_figure
+
+        figure = save_saliency_figure(Detector(args.out, variants=("spec_prosody",)), data, Path(args.report_dir) / "saliency.png")
+        md = Path(args.report_dir) / "cv_report.md"
+        md.write_text(md.read_text() + f"![saliency]({figure.name})\n\nGrad-CAM of the shipped spec_prosody on a few training clips.\n")
+        print(f"wrote {figure}")
     return 0
 
 

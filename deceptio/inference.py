@@ -15,6 +15,7 @@ from deceptio.features import FeatureConfig, compute_features
 from deceptio.images import feature_images, stack_images
 from deceptio.metrics import sigmoid
 from deceptio.models import SlimResNet
+from deceptio.saliency import image_saliency
 from deceptio.train import TrainConfig, window_logits
 from deceptio.variants import ENSEMBLE, get_variant
 from deceptio.weights import DEFAULT_WEIGHTS, available_cards, load_card, load_model
@@ -190,6 +191,22 @@ class Detector:
             frames=frames,
             images=score.images,
         )
+
+    def saliency(self, analysis: Analysis) -> dict[str, np.ndarray]:
+        """Grad-CAM maps over the images each variant of ``analysis`` read.
+
+        Returns, per model variant (the ensemble's members for the ensemble),
+        an array shaped like that variant's stacked input image
+        ``(rows, len(analysis.frames))``: where high, that region raised
+        p(deceptive).
+        """
+        maps = {}
+        for loaded in self._member_models(analysis.variant):
+            name = loaded.card["variant"]
+            image = stack_images(analysis.images, get_variant(name).images)
+            maps[name] = image_saliency(loaded.model, image, window=loaded.train_config.window_frames,
+                                        hop=loaded.train_config.hop_frames)
+        return maps
 
     def _member_models(self, variant: str) -> list[_Loaded]:
         card = self.card(variant)
