@@ -14,7 +14,7 @@ from deceptio.errors import ParameterError, UnknownVariantError, WeightsError
 from deceptio.features import FeatureConfig, compute_features
 from deceptio.images import feature_images, stack_images
 from deceptio.metrics import sigmoid
-from deceptio.models import SlimResNet
+from deceptio.models import SlimResNet, fuse_for_inference
 from deceptio.saliency import image_saliency
 from deceptio.train import TrainConfig, window_logits
 from deceptio.variants import ENSEMBLE, get_variant
@@ -122,7 +122,7 @@ class Detector:
                 continue
             self._models[name] = _Loaded(
                 card=card,
-                model=load_model(self.weights, card),
+                model=fuse_for_inference(load_model(self.weights, card)),
                 feature_config=FeatureConfig.from_dict(card["feature_config"]),
                 train_config=TrainConfig.from_dict(card["train_config"]),
             )

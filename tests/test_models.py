@@ -79,3 +79,19 @@ def test_training_reduces_loss_on_a_learnable_task(rng):
     from deceptio.metrics import roc_auc
 
     assert roc_auc(np.array(labels), np.array(scores)) > 0.9
+
+
+def test_fused_model_gives_the_same_logits():
+    from deceptio.models import fuse_for_inference
+
+    torch.manual_seed(0)
+    model = create_model(ModelConfig(width=8)).eval()
+    for module in model.modules():  # non-trivial BatchNorm statistics
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+            module.weight.data.uniform_(0.5, 1.5)
+    x = torch.randn(4, 1, 64, 400)
+    with torch.inference_mode():
+        assert torch.allclose(fuse_for_inference(model)(x), model(x), atol=1e-4)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fuse_for_inference(model).modules())
