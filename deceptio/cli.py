@@ -22,7 +22,16 @@ def _analyze(args: argparse.Namespace) -> int:
     from deceptio.audio import AudioConfig
     from deceptio.inference import Detector
 
-    detector = Detector(args.weights, variants=(args.variant,), audio_config=AudioConfig(max_duration_s=args.max_minutes * 60))
+    audio_config = AudioConfig(max_duration_s=args.max_minutes * 60)
+    if args.csv:
+        from deceptio.batch import expand_inputs, score_files
+
+        files = expand_inputs(args.files)
+        failed = score_files(files, Path(args.csv), weights=args.weights, variant=args.variant,
+                             audio_config=audio_config, workers=args.workers)
+        print(f"{len(files) - failed} of {len(files)} recordings analysed; results in {args.csv}")
+        return 2 if failed else 0
+    detector = Detector(args.weights, variants=(args.variant,), audio_config=audio_config)
     status = 0
     for path in args.files:
         try:
@@ -185,12 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     analyze = commands.add_parser("analyze", help="analyse recordings with a shipped variant")
-    analyze.add_argument("files", nargs="+", help="wav, flac, ogg or mp3 files")
+    analyze.add_argument("files", nargs="+", help="wav, flac, ogg or mp3 files (with --csv, also folders)")
     analyze.add_argument("--variant", default="ensemble", help="spec_mfcc, lsf_lpc, spec_prosody, prosody or ensemble (default)")
     analyze.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="folder of <variant>.safetensors + .json (default: the shipped weights)")
     analyze.add_argument("--band", type=float, default=None, help="half-width of the inconclusive band around 0.5 (default: the card's)")
     analyze.add_argument("--max-minutes", type=float, default=15.0, help="refuse longer recordings (default 15)")
     analyze.add_argument("--json", action="store_true", help="print one JSON object per file")
+    analyze.add_argument("--csv", default=None, metavar="OUT.csv",
+                         help="batch mode: analyse every file (folders are searched) into one CSV, using all cores")
+    analyze.add_argument("--workers", type=int, default=None, help="processes for --csv (default: one per core)")
     analyze.set_defaults(run=_analyze)
 
     app = commands.add_parser("app", help="serve the web page (Gradio) on http://127.0.0.1:7860")

@@ -101,3 +101,21 @@ def test_five_minute_44k_recording_in_under_10_s(tmp_path):
     assert result.returncode == 0, result.stderr
     print(f"deceptio analyze on 5 min at 44.1 kHz, all variants: {elapsed:.2f} s")
     assert elapsed < 10
+
+
+@pytest.mark.slow
+def test_batch_mode_writes_a_csv_and_keeps_going_past_bad_files(tmp_path):
+    import csv
+
+    folder = tmp_path / "stories"
+    folder.mkdir()
+    for i in range(3):
+        sf.write(folder / f"story{i}.wav", synthetic_speech(6.0, seed=i), 16000)
+    (folder / "broken.wav").write_bytes(b"RIFF....WAVEfmt junk")
+    out = tmp_path / "results.csv"
+    result = run_cli("analyze", str(folder), "--csv", str(out), "--workers", "2", timeout=300)
+    assert result.returncode == 2  # one file failed
+    rows = list(csv.DictReader(open(out)))
+    assert [Path(r["file"]).name for r in rows] == ["broken.wav", "story0.wav", "story1.wav", "story2.wav"]
+    assert rows[0]["error"] and not rows[1]["error"]
+    assert all(0 <= float(r["p_deceptive"]) <= 1 for r in rows[1:])
