@@ -1,0 +1,220 @@
+"""app.py: thin, launches nothing on import, one callback, user errors as gr.Error, flags and `deceptio app`."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import synthetic_speech
+from matplotlib.figure import Figure
+
+from deceptio import cli
+from deceptio.inference import Detector
+from deceptio.page import CAVEAT
+from deceptio.plots import panels_for
+from deceptio.variants import VARIANTS
+
+REPO = Path(__file__).resolve().parent.parent
+WEIGHTS = Path(os.environ.get("DECEPTIO_TEST_WEIGHTS", REPO / "weights"))
+EXAMPLE = REPO / "assets" / "synthetic_story_male.flac"
+
+
+def load_app(name: str = "app"):
+    """Import app.py from the repository root as a fresh module."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return Detector(WEIGHTS)
+
+
+@pytest.fixture(scope="module")
+def demo(detector):
+    return load_app().build_demo(detector)
+
+
+@pytest.fixture
+def launches(monkeypatch):
+    """Record Blocks.launch calls instead of serving."""
+    calls = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: calls.append((self, kwargs)))
+    return calls
+
+
+def _callback(demo, api_name: str = "analyze"):
+    return next(f.fn for f in demo.fns.values() if f.api_name == api_name)
+
+
+def _component(demo, elem_id: str):
+    return next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == elem_id)
+
+
+def test_importing_app_launches_nothing_and_loads_no_model(monkeypatch):
+    events = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda *a, **k: events.append("launch"))
+    monkeypatch.setattr(Detector, "__init__", lambda *a, **k: events.append("detector"))
+    module = load_app("app_import_check")
+    assert callable(module.build_demo) and callable(module.main)
+    assert events == []
+
+
+def test_app_is_thin_no_signal_processing():
+    source = (REPO / "app.py").read_text()
+    for forbidden in ("numpy", "scipy", "soundfile", "torch", "compute_features", "np."):
+        assert forbidden not in source, forbidden
+    assert "if __name__ == \"__main__\":" in source
+    assert source.count("gr.Error(") == 1  # one place turns a person's mistake into a message
+
+
+def test_variant_dropdown_lists_all_five_variants(demo, detector):
+    dropdown = _component(demo, "variant")
+    values = [value for _, value in dropdown.choices]
+    assert sorted(values) == sorted(VARIANTS)
+    assert values[0] == "ensemble" and dropdown.value == "ensemble"
+    describe = next(f.fn for f in demo.fns.values() if f.fn.__name__ == "variant_description")
+    for name in values:
+        assert VARIANTS[name].description in describe(name)
+
+
+def test_examples_are_the_projects_synthetic_recordings(demo):
+    dataset = next(block for block in demo.blocks.values() if isinstance(block, gr.Dataset))
+    assert "Synthetic" in dataset.label
+    assert len(dataset.sample_labels) == 3 and all(label.startswith("Synthetic") for label in dataset.sample_labels)
+    for name in ("synthetic_story_male.flac", "synthetic_statement_female.ogg", "synthetic_long_story_female.ogg"):
+        info = sf.info(REPO / "assets" / name)
+        assert info.duration > 5
+    assert 280 <= sf.info(REPO / "assets" / "synthetic_long_story_female.ogg").duration <= 320
+    audio = [path for path in (REPO / "assets").iterdir() if path.suffix in (".wav", ".flac", ".ogg", ".mp3")]
+    assert audio and all(path.name.startswith("synthetic_") for path in audio)
+
+
+def test_callback_returns_verdict_probability_figures_and_the_cards_figures(demo, detector):
+    verdict, probabilities, card_text, panels_text, timeline, features = _callback(demo)(str(EXAMPLE), "spec_mfcc")
+    expected = detector.analyze(EXAMPLE, variant="spec_mfcc")
+    match = re.search(r"Verdict: (truthful|deceptive|inconclusive)", verdict)
+    assert match and match.group(1) == expected.verdict
+    assert f"p(deceptive) = **{expected.p_deceptive:.2f}**" in verdict and "spec_mfcc" in verdict
+    assert probabilities["deceptive"] == pytest.approx(expected.p_deceptive)
+    assert sum(probabilities.values()) == pytest.approx(1.0)
+    card = detector.card("spec_mfcc")
+    auc = card["cv"]["auc"]
+    assert f"{auc['mean']:.2f} ± {auc['std']:.2f}" in card_text
+    gender = card["baselines"]["gender_pitch"]["auc"]
+    assert f"{gender['mean']:.2f} ± {gender['std']:.2f}" in card_text
+    assert "majority label" in card_text and CAVEAT in card_text
+    for name in ("Spectrogram", "MFCC", "LSF", "F0"):
+        assert name in panels_text
+    assert isinstance(features, Figure) and isinstance(timeline, Figure)
+    assert len([ax for ax in features.axes if ax.get_title(loc="left")]) == len(panels_for("spec_mfcc"))
+
+
+@pytest.mark.parametrize("case", ["no audio", "silence", "text file", "too short"])
+def test_user_errors_come_back_as_gr_error_messages(demo, tmp_path, case):
+    if case == "no audio":
+        source, expected = None, "no recording"
+    elif case == "silence":
+        source, expected = tmp_path / "silence.wav", "silent"
+        sf.write(source, np.zeros(16000 * 5, dtype=np.float32), 16000)
+    elif case == "text file":
+        source, expected = tmp_path / "story.txt", "not in a supported audio format"
+        source.write_text("Once upon a time I was somewhere else entirely.\n")
+    else:
+        source, expected = tmp_path / "short.wav", "speech"
+        sf.write(source, synthetic_speech(1.0), 16000)  # less than the 2 s of speech a verdict needs
+    with pytest.raises(gr.Error) as raised:
+        _callback(demo)(None if source is None else str(source), "ensemble")
+    assert expected in raised.value.message
+    assert "Traceback" not in raised.value.message
+    assert raised.value.__cause__ is None  # no library traceback chained onto the page's message
+
+
+def test_changing_the_variant_reanalyses_only_when_there_is_audio(demo):
+    reanalyze = next(f.fn for f in demo.fns.values() if f.fn.__name__ == "reanalyze")
+    skipped = reanalyze(None, "prosody")
+    assert skipped == gr.skip()
+    verdict = reanalyze(str(EXAMPLE), "prosody")[0]
+    assert "with **prosody**" in verdict
+
+
+def test_main_serves_on_loopback_7860_by_default_and_passes_share(launches, monkeypatch):
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    module = load_app("app_main_check")
+    assert module.main(["--weights", str(WEIGHTS), "--share"]) == 0
+    (demo, kwargs), = launches
+    assert isinstance(demo, gr.Blocks)
+    assert kwargs["server_name"] == "127.0.0.1" and kwargs["server_port"] == 7860 and kwargs["share"] is True
+    args = module.build_parser().parse_args([])
+    assert (args.host, args.port, args.share, args.weights) == ("127.0.0.1", 7860, False, str(module.DEFAULT_WEIGHTS))
+
+
+def test_main_refuses_a_missing_weights_folder_without_launching(launches, tmp_path, capsys):
+    module = load_app("app_bad_weights")
+    assert module.main(["--weights", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert launches == []
+
+
+def test_deceptio_app_subcommand_runs_app_main_with_the_same_flags(launches):
+    assert cli.main(["app", "--host", "127.0.0.2", "--port", "7999", "--weights", str(WEIGHTS)]) == 0
+    (_, kwargs), = launches
+    assert (kwargs["server_name"], kwargs["server_port"], kwargs["share"]) == ("127.0.0.2", 7999, False)
+
+
+def test_hub_weights_that_cannot_be_fetched_fall_back_to_local_weights_on_the_page(launches, monkeypatch, tmp_path, capsys):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    module = load_app("app_hub_fallback")
+    monkeypatch.setattr(module, "DEFAULT_WEIGHTS", WEIGHTS)
+    uri = "hf://deceptio-tests/weights@" + "a" * 40
+    assert module.main(["--weights", uri]) == 0
+    assert "warning: could not use the Hub weights" in capsys.readouterr().err
+    (demo, _), = launches
+    note = _component(demo, "weights-note").value
+    assert "fallback" in note and uri in note
+
+
+def test_hub_weights_from_an_offline_cache_are_served(launches, monkeypatch, tmp_path):
+    from huggingface_hub import constants
+    from test_hub import COMMIT, REPO_ID, fill_cache
+
+    cache = tmp_path / "hub"
+    snapshot = fill_cache(cache, WEIGHTS)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    module = load_app("app_hub")
+    uri = f"hf://{REPO_ID}@{COMMIT}"
+    assert module.main(["--weights", uri]) == 0
+    (demo, _), = launches
+    note = _component(demo, "weights-note").value
+    assert uri in note and "fallback" not in note
+    analyze = _callback(demo)
+    assert "Verdict:" in analyze(str(EXAMPLE), "lsf_lpc")[0]
+    assert snapshot.is_dir()
+
+
+def test_readme_runs_as_a_space_and_shows_the_app():
+    text = (REPO / "README.md").read_text()
+    assert text.startswith("---\n")
+    front, body = text[4:].split("\n---\n", 1)
+    fields = dict(line.split(": ", 1) for line in front.splitlines())
+    assert fields["sdk"] == "gradio" and fields["sdk_version"] == gr.__version__
+    assert fields["app_file"] == "app.py" and (REPO / fields["app_file"]).is_file()
+    assert fields["python_version"] == '"3.11"' and fields["pinned"] == "false"
+    lines = [line for line in body.splitlines() if line.strip()]
+    assert lines[0] == "# deceptio" and "```bash" in lines[:4]  # the two commands still come first
+    assert "## App" in body and "](assets/screenshot.png)" in body
+    screenshot = (REPO / "assets" / "screenshot.png").read_bytes()
+    assert screenshot.startswith(b"\x89PNG") and len(screenshot) > 50_000
