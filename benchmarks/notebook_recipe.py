@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         "clip_ids": [clip.id for clip in clips],
         "folds": {"folds": cv.folds, "repeats": cv.repeats, "first_seed": cv.first_seed},
         "fold_assignments_sha256": fold_assignments_sha256(assignments),
-        "probabilities": [[round(float(v), 6) for v in p] for p in probabilities],
+        "probabilities": [[float(v) for v in p] for p in probabilities],  # unrounded: saturated scores would tie
         "seconds": round(seconds, 1),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -104,7 +104,43 @@ def card_summary(card: dict) -> str:
         meaning = (f"It beats chance and the pitch-only guess by {auc - bar:.2f} AUC on held-out speakers: "
                    "a small, real signal that is still wrong often.")
     return (f"**How good is {variant}?** Measured by {how}:\n\n" + "\n".join(rows)
-            + f"\n\nAn AUC of 0.50 is chance. {meaning} {CAVEAT}")
+            + f"\n\nAn AUC of 0.50 is chance. {meaning} {CAVEAT}\n\n" + limits_summary(card))
+
+
+def limits_summary(card: dict) -> str:
+    """The "what this model can and cannot tell" panel: one plain line per confound, from the card."""
+    cv = card.get("cv") or {}
+    if "auc" not in cv:
+        return ""
+    protocol = card.get("protocol") or {}
+    dominant = protocol.get("dominant_speaker", "the speaker with the most clips")
+    auc = _figure(cv.get("auc"))
+    lines = [
+        f"- **Overall:** it ranks a deceptive clip above a truthful one {auc:.0%} of the time "
+        f"(ROC AUC {_pm(cv.get('auc'))}; 50 % is chance).",
+    ]
+    female_rest = _figure(cv.get("auc_female_without_dominant"))
+    balanced = _figure(cv.get("gender_balanced_auc"))
+    if not (math.isnan(female_rest) and math.isnan(balanced)):
+        lines.append(
+            f"- **Once gender and the dominant speaker are taken away:** AUC {_pm(cv.get('auc_female_without_dominant'))} "
+            f"among women without {dominant}, {balanced:.2f} with both genders given the same share of lies."
+        )
+    channel = _figure((card.get("baselines") or {}).get("channel_only", {}).get("auc"))
+    subset = _figure(cv.get("auc_channel_subset"))
+    if not math.isnan(channel):
+        verdict = "no better than" if math.isnan(subset) or subset - channel < 0.05 else "better than"
+        lines.append(
+            f"- **The room speaks too:** a model that hears only the lawyers and judges, never the subject, scores "
+            f"AUC {channel:.2f} on the clips where they speak; this model scores {subset:.2f} there — {verdict} the room alone."
+        )
+    score_gender, label_gender = _figure(cv, "auc_score_gender"), _figure(cv, "auc_label_gender")
+    if not math.isnan(score_gender):
+        lines.append(
+            f"- **Gender:** its score tells women from men with AUC {score_gender:.2f}; the truth labels themselves do "
+            f"{label_gender:.2f} in this corpus."
+        )
+    return "### What this model can and cannot tell\n\n" + "\n".join(lines)
 
 
 def verdict_summary(analysis: Analysis) -> str:

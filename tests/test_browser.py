@@ -156,6 +156,9 @@ def test_upload_analyze_see_features_and_timeline_then_switch_variant(server, ca
         assert "deceptive" in probability and "truthful" in probability and "%" in probability
         card = page.locator("#card").inner_text()
         assert "ROC AUC" in card and "gender from pitch" in card and "majority label" in card and "never proof" in card
+        # The "what this model can and cannot tell" panel, read from the card.
+        assert "What this model can and cannot tell" in card
+        assert "among women without S3" in card and "lawyers and judges" in card
         with capsys.disabled():
             print(f"\n[browser] click to verdict on the {sf.info(LONG_STORY).duration:.0f} s synthetic story "
                   f"(ensemble): {elapsed:.1f} s")

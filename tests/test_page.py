@@ -86,3 +86,20 @@ def test_analyze_for_page_reports_progress_and_shows_the_variants_panels():
     assert result.panels == ("spectrogram", "mfcc", "lsf", "f0", "centroid", "contrast")
     assert result.probabilities["deceptive"] == pytest.approx(result.analysis.p_deceptive)
     assert f"Verdict: {result.analysis.verdict}" in result.verdict_markdown
+
+
+def test_limits_panel_reads_the_card():
+    import json
+
+    from deceptio.page import limits_summary
+
+    card = json.loads((REPO / "weights" / "ensemble.json").read_text())
+    text = limits_summary(card)
+    assert text.startswith("### What this model can and cannot tell")
+    assert f"{card['cv']['auc']['mean']:.2f}" in text
+    assert f"{card['cv']['auc_female_without_dominant']['mean']:.2f}" in text and card["protocol"]["dominant_speaker"] in text
+    assert f"{card['baselines']['channel_only']['auc']['mean']:.2f}" in text
+    # A better-than-the-room model is told apart from one that is not.
+    better = {**card, "cv": {**card["cv"], "auc_channel_subset": {"mean": card["baselines"]["channel_only"]["auc"]["mean"] + 0.2}}}
+    assert "better than the room alone" in limits_summary(better) and "no better" not in limits_summary(better)
+    assert limits_summary({"variant": "x"}) == ""
