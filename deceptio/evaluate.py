@@ -456,6 +456,13 @@ def _kind(method: dict) -> str:
     return method["kind"] + (f" ({method['metrics']['n_clips']} clips)" if method.get("subset") else "")
 
 
+def _table(methods: dict[str, dict], columns: tuple[str, ...], cells) -> list[str]:
+    """Markdown rows: one per method, ``cells(method, metrics)`` giving the columns after its name."""
+    rows = ["| method | " + " | ".join(columns) + " |", "|" + " --- |" * (len(columns) + 1)]
+    rows += [f"| {name} | " + " | ".join(cells(method, method["metrics"])) + " |" for name, method in methods.items()]
+    return rows
+
+
 def format_report(report: dict) -> str:
     """The report as two markdown tables: the figures, then how much of them survives the confounds."""
     protocol, data = report["protocol"], report["data"]
@@ -472,15 +479,10 @@ def format_report(report: dict) -> str:
         f"{data['n_female']} female clips ({data['n_female_deceptive']} deceptive). Every row uses the same folds. "
         f"Configurations tried: {protocol['configurations_tried']} (fixed in advance).",
         "",
-        "| method | kind | ROC AUC | AUC (female) | accuracy | balanced acc. | ECE |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name, method in methods.items():
-        m = method["metrics"]
-        lines.append(
-            f"| {name} | {_kind(method)} | {_fmt(m['auc'])} | {_fmt(m['auc_female'])} | {_fmt(m['accuracy'])} | "
-            f"{_fmt(m['balanced_accuracy'])} | {m['ece']['mean']:.3f} |"
-        )
+    lines += _table(methods, ("kind", "ROC AUC", "AUC (female)", "accuracy", "balanced acc.", "ECE"), lambda method, m: (
+        _kind(method), _fmt(m["auc"]), _fmt(m["auc_female"]), _fmt(m["accuracy"]), _fmt(m["balanced_accuracy"]),
+        f"{m['ece']['mean']:.3f}"))
     lines += [
         "",
         f"What survives the confounds: AUC among women without the dominant speaker {data['dominant_speaker']} "
@@ -491,16 +493,15 @@ def format_report(report: dict) -> str:
         f"on the {data['n_channel_subset']} clips with ≥ {CHANNEL_MIN_S:g} s of other speakers, where `channel_only` "
         f"hears only those others.",
         "",
-        "| method | AUC female w/o dominant | within-speaker AUC | gender-balanced AUC | AUC score→gender | AUC on channel subset |",
-        "| --- | --- | --- | --- | --- | --- |",
     ]
-    for name, method in methods.items():
-        m = method["metrics"]
-        within = m["auc_within_speaker"]
-        lines.append(
-            f"| {name} | {_fmt(m['auc_female_without_dominant'])} | {_fmt(within)} ({within.get('n_pairs', 0)} pairs) | "
-            f"{_fmt(m['gender_balanced_auc'])} | {_fmt(m['auc_score_gender'])} | {_fmt(m['auc_channel_subset'])} |"
-        )
+    lines += _table(
+        methods,
+        ("AUC female w/o dominant", "within-speaker AUC", "gender-balanced AUC", "AUC score→gender", "AUC on channel subset"),
+        lambda method, m: (
+            _fmt(m["auc_female_without_dominant"]),
+            f"{_fmt(m['auc_within_speaker'])} ({m['auc_within_speaker'].get('n_pairs', 0)} pairs)",
+            _fmt(m["gender_balanced_auc"]), _fmt(m["auc_score_gender"]), _fmt(m["auc_channel_subset"])),
+    )
     lines += ["", "mean ± sd over repeats [95 % CI, bootstrap over speakers of the repeat-averaged out-of-fold scores]."]
     return "\n".join(lines)
 

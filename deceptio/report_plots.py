@@ -15,6 +15,13 @@ __all__ = ["save_report_figures"]
 _GROUPS = (("F", 0, "F truthful"), ("F", 1, "F deceptive"), ("M", 0, "M truthful"), ("M", 1, "M deceptive"))
 
 
+def _save(fig, path: Path, dpi: int = 110) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def _shown_methods(report: dict) -> list[str]:
     return [name for name, m in report["methods"].items() if m["kind"] in ("variant", "ensemble")] + [
         name for name in ("mfcc_logreg", "gender_pitch") if name in report["methods"]
@@ -43,10 +50,7 @@ def _score_distributions(report: dict, path: Path) -> Path:
         ax.set_title(name, fontsize=9)
     axes[0][0].set_ylabel("out-of-fold p(deceptive)\n(mean over repeats)")
     fig.suptitle("Scores by gender × label: a gender detector separates F from M, not truthful from deceptive", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _speaker_scores(report: dict, path: Path) -> Path:
@@ -67,10 +71,7 @@ def _speaker_scores(report: dict, path: Path) -> Path:
         ax.set_title(name, fontsize=9)
     axes[0][0].set_ylabel("p(deceptive): blue truthful, red deceptive")
     fig.suptitle("Speakers with both labels: are a person's own lies scored above her own truths?", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _reliability(report: dict, path: Path, n_bins: int = 10) -> Path:
@@ -92,10 +93,7 @@ def _reliability(report: dict, path: Path, n_bins: int = 10) -> Path:
     ax.set_ylabel("share deceptive")
     ax.set_title("Reliability of out-of-fold probabilities", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def save_report_figures(report: dict, directory: Path) -> list[Path]:
@@ -139,7 +137,4 @@ def save_saliency_figure(detector, data: list, path: Path, *, variant: str = "sp
         for ax in row:
             ax.set_yticks((edges[:-1] + edges[1:]) / 2, images_rows, fontsize=7)
             ax.set_xlabel("seconds of subject speech", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=90)
