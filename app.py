@@ -4,6 +4,12 @@ Thin on purpose: the library does the work (``deceptio.page.analyze_for_page``);
 this file lays out the page, loads the models once, and launches only when run.
 
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--weights weights/ | hf://OWNER/REPO@REVISION]
+                  [--max-file-mb 100] [--max-minutes 15] [--concurrency 2]
+
+The limits hold on the server: Gradio's upload route refuses a file over
+``--max-file-mb`` and the library refuses one over either cap before decoding
+it; at most ``--concurrency`` analyses run at once and at most ``QUEUE_SIZE``
+wait, so many visitors cannot exhaust memory.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import gradio as gr
 from matplotlib.figure import Figure
 
 from deceptio import DeceptioError, Detector
+from deceptio.audio import AudioConfig
 from deceptio.hub import WeightsFallbackWarning, is_hub_uri, resolve_weights
 from deceptio.page import CAVEAT, analyze_for_page, variant_choices, variant_description
 from deceptio.weights import DEFAULT_WEIGHTS
@@ -28,12 +35,22 @@ EXAMPLES = (  # made for this project with espeak-ng and sox; none is a real per
     ("synthetic_statement_female.ogg", "Synthetic statement, female voice (10 s)"),
     ("synthetic_long_story_female.ogg", "Synthetic long story, female voice (5 min)"),
 )
-INTRO = f"""# deceptio — truthful or deceptive, from the voice?
+MAX_FILE_MB = 100  # a 15-minute mono 16-bit WAV at 48 kHz is 86 MB; stereo or longer files come compressed
+MAX_MINUTES = 15.0
+# Analyses at once. One of a 15-minute recording peaks near 750 MB over the server's ~1 GB idle size, so two
+# keep it under ~2.6 GB however many people wait (tests/test_load.py measures 16 visitors); two cores gain
+# nothing from more.
+CONCURRENCY = 2
+QUEUE_SIZE = 64  # waiting requests beyond this are told the queue is full
+ANALYSES = "analyses"  # the concurrency group every analysing event belongs to
+KEEP_UPLOADS_S = 3600  # uploads are deleted an hour after they arrive, and all of them when the server stops cleanly
 
-Record or upload a spoken story (wav, flac, ogg or mp3; at least 2 s of speech, at most 15 minutes), pick a
-model and press **Analyze**. You get a calibrated p(deceptive), a verdict with an *inconclusive* band, the
-model's cross-validated figures beside its baselines, the features it read, and where in the recording it
-leaned which way. **{CAVEAT}**"""
+INTRO = """# deceptio — truthful or deceptive, from the voice?
+
+Record or upload a spoken story (wav, flac, ogg or mp3; at least {min_speech:g} s of speech, at most
+{minutes:g} minutes and {megabytes:g} MB), pick a model and press **Analyze**. You get a calibrated p(deceptive),
+a verdict with an *inconclusive* band, the model's cross-validated figures beside its baselines, the features
+it read, and where in the recording it leaned which way. **{caveat}**"""
 
 NO_RESULT = "*No analysis yet: record or upload a story, or pick a synthetic example, then press Analyze.*"
 
@@ -58,8 +75,12 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
     def cleared():
         return NO_RESULT, None, "", "", None, None
 
-    with gr.Blocks(title="deceptio", analytics_enabled=False) as demo:
-        gr.Markdown(INTRO)
+    limits = detector.audio_config
+    intro = INTRO.format(min_speech=limits.min_speech_s, minutes=limits.max_duration_s / 60,
+                         megabytes=limits.max_bytes / 1e6, caveat=CAVEAT)
+    # Uploads are people's voices: keep them only as long as the page may still play them back.
+    with gr.Blocks(title="deceptio", analytics_enabled=False, delete_cache=(KEEP_UPLOADS_S, KEEP_UPLOADS_S)) as demo:
+        gr.Markdown(intro)
         with gr.Row(equal_height=False):
             with gr.Column(scale=5):
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Recording", elem_id="audio")
@@ -84,9 +105,10 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
                     elem_id="weights-note")
 
         outputs = [verdict, probability, card, panels, timeline, features]
-        button.click(analyze, inputs=[audio, variant], outputs=outputs, api_name="analyze")
+        # Both analysing events draw on one pool of --concurrency workers, so their sum stays bounded.
+        button.click(analyze, inputs=[audio, variant], outputs=outputs, api_name="analyze", concurrency_id=ANALYSES)
         variant.change(variant_description, inputs=variant, outputs=description, queue=False, api_visibility="private").then(
-            reanalyze, inputs=[audio, variant], outputs=outputs, api_visibility="private")
+            reanalyze, inputs=[audio, variant], outputs=outputs, api_visibility="private", concurrency_id=ANALYSES)
         audio.clear(cleared, outputs=outputs, queue=False, api_visibility="private")
     return demo
 
@@ -100,7 +122,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--share", action="store_true", help="also ask Gradio for a temporary public link")
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS),
                         help="weights folder, or hf://OWNER/REPO@REVISION (falls back to weights/ if unusable)")
+    parser.add_argument("--max-file-mb", type=_positive, default=MAX_FILE_MB,
+                        help=f"refuse uploads larger than this many megabytes (default {MAX_FILE_MB})")
+    parser.add_argument("--max-minutes", type=_positive, default=MAX_MINUTES,
+                        help=f"refuse recordings longer than this (default {MAX_MINUTES:g})")
+    parser.add_argument("--concurrency", type=_count, default=CONCURRENCY, metavar="N",
+                        help=f"analyses run at once; more requests wait in the queue (default {CONCURRENCY})")
     return parser
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number > 0")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number >= 1")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", WeightsFallbackWarning)
             folder = resolve_weights(args.weights, fallback=DEFAULT_WEIGHTS)
-        detector = Detector(folder)
+        audio_config = AudioConfig(max_duration_s=args.max_minutes * 60, max_bytes=round(args.max_file_mb * 1e6))
+        detector = Detector(folder, audio_config=audio_config)
     except DeceptioError as error:
         print(f"deceptio: error: {error}", file=sys.stderr)
         return 2
@@ -122,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         else:  # not ours to swallow
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     demo = build_demo(detector, weights_note=note)
-    demo.queue(default_concurrency_limit=1).launch(
-        server_name=args.host, server_port=args.port, share=args.share, max_file_size="200mb",
+    demo.queue(default_concurrency_limit=args.concurrency, max_size=QUEUE_SIZE).launch(
+        server_name=args.host, server_port=args.port, share=args.share, max_file_size=audio_config.max_bytes,
         allowed_paths=[str(ASSETS)], show_error=False,
     )
     return 0

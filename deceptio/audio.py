@@ -605,7 +605,7 @@ def prepare(
     recording = Recording(samples, config.sample_rate, speech, config.hop_length)
     label = _label(source, name)
     if not speech.any():
-        raise AudioError(f"no speech found: {label} is silent or too quiet")
+        raise AudioError(f"no speech found: {label} is silent, too quiet, or a steady sound without speech")
     if recording.speech_s < config.min_speech_s:
         raise AudioError(
             f"only {recording.speech_s:.1f} s of speech found in {label}; "

@@ -19,8 +19,10 @@ _DATA_NAME = "Real-life Trial (Pérez-Rosas et al., ICMI 2015), audio only"
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from deceptio.audio import AudioConfig
-    from deceptio.inference import Detector
+    from deceptio.audio import AudioConfig, prepare
+    from deceptio.variants import get_variant
+
+    get_variant(args.variant)  # an unknown name fails before any audio is read
 
     audio_config = AudioConfig(max_duration_s=args.max_minutes * 60)
     if args.csv:
@@ -31,11 +33,20 @@ def _analyze(args: argparse.Namespace) -> int:
                              audio_config=audio_config, workers=args.workers)
         print(f"{len(files) - failed} of {len(files)} recordings analysed; results in {args.csv}")
         return 2 if failed else 0
-    detector = Detector(args.weights, variants=(args.variant,), audio_config=audio_config)
+    detector = None
     status = 0
     for path in args.files:
         try:
-            analysis = detector.analyze(path, variant=args.variant, band=args.band)
+            # The audio is checked before the models load, so a refusal costs no torch import.
+            recording = prepare(path, config=audio_config)
+            if detector is None:
+                from deceptio.inference import Detector
+
+                detector = Detector(args.weights, variants=(args.variant,), audio_config=audio_config)
+            band = detector.card(args.variant).get("inconclusive_band", 0.1) if args.band is None else args.band
+            if not 0.0 <= band < 0.5:
+                raise ParameterError(f"--band {band} must be in [0, 0.5)")
+            analysis = detector.analyze_recording(recording, variant=args.variant, band=band)
         except DeceptioError as error:
             if len(args.files) == 1:
                 raise
@@ -167,9 +178,9 @@ def _app(args: argparse.Namespace) -> int:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     argv = ["--share"] if args.share else []
-    for name in ("host", "port", "weights"):  # unset flags keep app.py's own defaults
+    for name in ("host", "port", "weights", "max_file_mb", "max_minutes", "concurrency"):  # unset: app.py's defaults
         if getattr(args, name) is not None:
-            argv += [f"--{name}", str(getattr(args, name))]
+            argv += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     return module.main(argv)
 
 
@@ -185,7 +196,7 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from deceptio.weights import DEFAULT_WEIGHTS
+    DEFAULT_WEIGHTS = _REPO / "weights"  # = deceptio.weights.DEFAULT_WEIGHTS, without importing torch for --help
 
     parser = argparse.ArgumentParser(
         prog="deceptio",
@@ -211,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--share", action="store_true", help="also ask Gradio for a temporary public link")
     app.add_argument("--weights", default=None,
                      help="weights folder or hf://OWNER/REPO@REVISION (default: the shipped weights; falls back to them)")
+    app.add_argument("--max-file-mb", type=float, default=None, help="largest upload the server accepts (default 100)")
+    app.add_argument("--max-minutes", type=float, default=None, help="longest recording analysed (default 15)")
+    app.add_argument("--concurrency", type=int, default=None, help="analyses running at once (default 2)")
     app.set_defaults(run=_app)
 
     download = commands.add_parser("download", help="fetch a public corpus and write its manifest")

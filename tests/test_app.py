@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import gradio as gr
@@ -156,6 +159,87 @@ def test_main_serves_on_loopback_7860_by_default_and_passes_share(launches, monk
     assert kwargs["server_name"] == "127.0.0.1" and kwargs["server_port"] == 7860 and kwargs["share"] is True
     args = module.build_parser().parse_args([])
     assert (args.host, args.port, args.share, args.weights) == ("127.0.0.1", 7860, False, str(module.DEFAULT_WEIGHTS))
+
+
+def test_server_defaults_loopback_no_share_caps_and_a_bounded_queue(launches, monkeypatch):
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("GRADIO_DEFAULT_CONCURRENCY_LIMIT", raising=False)
+    module = load_app("app_defaults_check")
+    made = []
+    monkeypatch.setattr(module, "Detector", lambda *args, **kwargs: made.append(kwargs) or Detector(*args, **kwargs))
+    assert module.main(["--weights", str(WEIGHTS)]) == 0
+    (demo, kwargs), = launches
+    assert kwargs["server_name"] == "127.0.0.1" and kwargs["share"] is False  # a public link only with --share
+    assert kwargs["max_file_size"] == module.MAX_FILE_MB * 1_000_000  # Gradio's upload route refuses bigger files
+    assert demo._queue.default_concurrency_limit == module.CONCURRENCY == 2
+    assert demo._queue.max_size == module.QUEUE_SIZE
+    analysing = [fn for fn in demo.fns.values() if fn.fn.__name__ in ("analyze", "reanalyze")]
+    assert len(analysing) == 2 and all(fn.queue and fn.concurrency_id == module.ANALYSES for fn in analysing)
+    config = made[0]["audio_config"]  # the library checks the same caps on the server, whatever the upload route did
+    assert config.max_duration_s == 15 * 60 and config.max_bytes == module.MAX_FILE_MB * 1_000_000
+    assert demo.delete_cache == (module.KEEP_UPLOADS_S, module.KEEP_UPLOADS_S)  # uploads do not pile up on disk
+    assert "at most\n15 minutes and 100 MB" in _component_with(demo, "truthful or deceptive").value
+
+
+def test_spaces_host_comes_from_the_environment_only_when_set(monkeypatch):
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    assert load_app("app_spaces_host").build_parser().parse_args([]).host == "0.0.0.0"
+
+
+def _component_with(demo, text: str):
+    return next(block for block in demo.blocks.values() if text in str(getattr(block, "value", "")))
+
+
+def test_caps_are_enforced_by_the_server_not_only_the_page(launches, tmp_path):
+    """--max-minutes and --max-file-mb reach the analysis: a file handed straight to the callback is refused."""
+    module = load_app("app_caps_check")
+    assert module.main(["--weights", str(WEIGHTS), "--max-minutes", "0.5", "--max-file-mb", "1.5", "--concurrency", "1"]) == 0
+    (demo, kwargs), = launches
+    assert kwargs["max_file_size"] == 1_500_000 and demo._queue.default_concurrency_limit == 1
+    assert "at most\n0.5 minutes and 1.5 MB" in _component_with(demo, "truthful or deceptive").value
+    long_story = tmp_path / "long.wav"
+    sf.write(long_story, synthetic_speech(40.0), 16000)  # 1.3 MB: under the size cap, over the duration cap
+    with pytest.raises(gr.Error, match="the limit is 30.0 s"):
+        _callback(demo)(str(long_story), "prosody")
+    big = tmp_path / "big.wav"
+    sf.write(big, synthetic_speech(25.0, sample_rate=48000), 48000)  # 2.4 MB: under the duration cap, over the size cap
+    with pytest.raises(gr.Error, match="too large"):
+        _callback(demo)(str(big), "prosody")
+
+
+@pytest.mark.parametrize("flags", [["--max-file-mb", "0"], ["--max-minutes", "-1"], ["--max-minutes", "nan"],
+                                   ["--concurrency", "0"], ["--concurrency", "two"]])
+def test_bad_limits_are_refused_before_anything_loads(launches, flags, capsys):
+    with pytest.raises(SystemExit) as exited:
+        load_app("app_bad_flags").main(["--weights", str(WEIGHTS), *flags])
+    assert exited.value.code == 2 and flags[1] in capsys.readouterr().err
+    assert launches == []
+
+
+@pytest.mark.parametrize("damage", ["tampered", "truncated", "pickle"])
+def test_server_refuses_to_start_on_tampered_or_unsafe_weights(launches, tmp_path, capsys, damage):
+    folder = tmp_path / "weights"
+    shutil.copytree(WEIGHTS, folder)
+    path = folder / "prosody.safetensors"
+    if damage == "tampered":
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+        expected = "does not match the sha256"
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        expected = "does not match the sha256"
+    else:  # a card that points at a pickle, with that pickle's correct sha256: still never loaded
+        pickle_path = folder / "prosody.pt"
+        pickle_path.write_bytes(b"\x80\x04\x95 not loaded: a pickle can run code")
+        card = json.loads((folder / "prosody.json").read_text())
+        card.update(file=pickle_path.name, sha256=hashlib.sha256(pickle_path.read_bytes()).hexdigest())
+        (folder / "prosody.json").write_text(json.dumps(card))
+        expected = "only .safetensors weights are loaded"
+    assert load_app(f"app_weights_{damage}").main(["--weights", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert launches == []
 
 
 def test_main_refuses_a_missing_weights_folder_without_launching(launches, tmp_path, capsys):
