@@ -160,9 +160,10 @@ def _train(args: argparse.Namespace) -> int:
         from deceptio.inference import Detector
         from deceptio.report_plots import save_saliency_figure
 
+        from deceptio.evaluate import save_report
+
         figure = save_saliency_figure(Detector(args.out, variants=("spec_prosody",)), data, Path(args.report_dir) / "saliency.png")
-        md = Path(args.report_dir) / "cv_report.md"
-        md.write_text(md.read_text() + f"![saliency]({figure.name})\n\nGrad-CAM of the shipped spec_prosody on a few training clips.\n")
+        save_report(report, Path(args.report_dir))  # again, now with the saliency figure
         print(f"wrote {figure}")
     return 0
 

@@ -50,6 +50,7 @@ BASELINES = {
     "channel_only": "mfcc_logreg on the OTHER speakers' turns (lawyers, judges): the room and context, not the subject.",
     "mfcc_logreg_channel_subset": "mfcc_logreg on the subject's turns, trained and scored on the channel_only clips only.",
 }
+SALIENCY_CAPTION = "Grad-CAM of the shipped spec_prosody on a few training clips."
 CHANNEL_MIN_S = 1.0  # clips need this much of other speakers' speech for the channel-only baseline
 
 
@@ -536,8 +537,10 @@ def save_report(report: dict, directory: Path) -> tuple[Path, Path]:
     json_path, md_path = directory / "cv_report.json", directory / "cv_report.md"
     json_path.write_text(jsonutil.dumps(report))
     figures = save_report_figures(report, directory)
+    saliency = directory / "saliency.png"  # written by `deceptio train` from the shipped models; kept across evaluations
     md_path.write_text(
         "# Cross-validation report\n\n" + format_report(report) + "\n\n"
         + "".join(f"![{path.stem}]({path.name})\n" for path in figures)
+        + (f"![saliency]({saliency.name})\n\n{SALIENCY_CAPTION}\n" if saliency.is_file() else "")
     )
     return json_path, md_path
