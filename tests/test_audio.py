@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
 import time
 
 import numpy as np
@@ -22,6 +21,7 @@ from deceptio.audio import (
     speech_mask,
     speech_segments,
 )
+from bad_inputs import wav_header
 from deceptio.errors import AudioError, DeceptioError, ParameterError
 
 
@@ -42,18 +42,6 @@ def voiced(seconds: float, sr: int, rng: np.random.Generator) -> np.ndarray:
     y = sum(np.sin(k * phase) / k for k in range(1, 12))
     envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t + rng.uniform(0, 2 * np.pi))
     return (0.1 * envelope * y).astype(np.float32)
-
-
-def wav_header(*, sr: int, channels: int, bits: int, data_bytes: int) -> bytes:
-    block = channels * bits // 8
-    return (
-        b"RIFF"
-        + struct.pack("<I", (36 + data_bytes) & 0xFFFFFFFF)
-        + b"WAVEfmt "
-        + struct.pack("<IHHIIHH", 16, 1, channels, sr, sr * block, block, bits)
-        + b"data"
-        + struct.pack("<I", data_bytes)
-    )
 
 
 def wav_bytes(y: np.ndarray, sr: int, subtype: str = "PCM_16") -> bytes:
@@ -154,7 +142,7 @@ def test_gradio_other_dtypes_are_scaled_to_unit(dtype, scale, offset):
 def test_header_claiming_more_data_than_file_reads_what_is_there(tmp_path):
     samples = (tone(300, 1.0, SAMPLE_RATE) * 32767).astype("<i2").tobytes()
     path = tmp_path / "liar.wav"
-    claims_ten_minutes = wav_header(sr=SAMPLE_RATE, channels=1, bits=16, data_bytes=600 * SAMPLE_RATE * 2)
+    claims_ten_minutes = wav_header(sample_rate=SAMPLE_RATE, channels=1, bits=16, data_bytes=600 * SAMPLE_RATE * 2)
     path.write_bytes(claims_ten_minutes + samples)
     assert len(load_audio(path)) == SAMPLE_RATE
 
@@ -206,12 +194,12 @@ def test_truncated_compressed_file(fmt, subtype):
 
 
 def test_zero_samples():
-    _refuses(wav_header(sr=SAMPLE_RATE, channels=1, bits=16, data_bytes=0), "no audio samples")
+    _refuses(wav_header(sample_rate=SAMPLE_RATE, channels=1, bits=16, data_bytes=0), "no audio samples")
     _refuses((SAMPLE_RATE, np.zeros(0, dtype=np.int16)), "no audio samples")
 
 
 def test_single_sample():
-    _refuses(wav_header(sr=SAMPLE_RATE, channels=1, bits=16, data_bytes=2) + b"\x10\x00", "only 1 sample")
+    _refuses(wav_header(sample_rate=SAMPLE_RATE, channels=1, bits=16, data_bytes=2) + b"\x10\x00", "only 1 sample")
 
 
 @pytest.mark.parametrize("sr", [4000, 7999, 192001, 384000])
@@ -225,7 +213,7 @@ def test_over_duration_cap_refused_from_header_fast(tmp_path):
     data_bytes = 2 * 3600 * 8000
     path = tmp_path / "long.wav"
     with path.open("wb") as fh:
-        fh.write(wav_header(sr=8000, channels=1, bits=8, data_bytes=data_bytes))
+        fh.write(wav_header(sample_rate=8000, channels=1, bits=8, data_bytes=data_bytes))
         fh.seek(44 + data_bytes - 1)
         fh.write(b"\x80")
     start = time.perf_counter()
