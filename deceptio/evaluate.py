@@ -75,9 +75,9 @@ def variant_images(data: list[ClipFeatures], variant: Variant, *, sample_rate: i
     ]
 
 
-def _mfcc_statistics(mfcc: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    stacked = np.concatenate([mfcc, deltas(mfcc)])[:, frames]
-    return np.concatenate([stacked.mean(axis=1), stacked.std(axis=1)])
+def _mfcc_statistics(mfcc_and_deltas: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    selected = mfcc_and_deltas[:, frames]
+    return np.concatenate([selected.mean(axis=1), selected.std(axis=1)])
 
 
 def _baseline_inputs(data: list[ClipFeatures], min_other_frames: int) -> dict[str, np.ndarray]:
@@ -88,9 +88,11 @@ def _baseline_inputs(data: list[ClipFeatures], min_other_frames: int) -> dict[st
         f0 = item.features["f0"][frames]
         voiced = f0[item.features["voiced"][frames] & (f0 > 0)]
         pitch.append(np.log(np.median(voiced)) if voiced.size else np.nan)
-        subject.append(_mfcc_statistics(item.features["mfcc"], frames))
+        mfcc = item.features["mfcc"]
+        mfcc_and_deltas = np.concatenate([mfcc, deltas(mfcc)])  # once per clip, for both speakers' statistics
+        subject.append(_mfcc_statistics(mfcc_and_deltas, frames))
         other_frames = item.other_frames
-        other.append(_mfcc_statistics(item.features["mfcc"], other_frames) if other_frames.size >= min_other_frames
+        other.append(_mfcc_statistics(mfcc_and_deltas, other_frames) if other_frames.size >= min_other_frames
                      else np.full(subject[-1].shape, np.nan))
     pitch = np.asarray(pitch)
     pitch[~np.isfinite(pitch)] = np.nanmedian(pitch)  # a clip with no voiced frame gets the typical pitch

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deceptio.errors import ParameterError, WeightsError
-from deceptio.weights import DEFAULT_WEIGHTS, available_cards, load_card, sha256_of
+from deceptio.weights import DEFAULT_WEIGHTS, available_cards, checked_weights_path, load_card
 
 __all__ = [
     "HUB_SCHEME",
@@ -118,13 +118,7 @@ def verify_weights(folder: Path, variants: tuple[str, ...] | None = None) -> lis
         if card.get("members"):
             queue.extend(card["members"])
             continue
-        path = folder / card.get("file", f"{name}.safetensors")
-        if path.suffix != ".safetensors":
-            raise WeightsError(f"card {name}.json names {path.name}: only .safetensors weights are loaded")
-        if not path.is_file():
-            raise WeightsError(f"{path.name} is missing beside its card {name}.json")
-        if sha256_of(path) != card.get("sha256"):
-            raise WeightsError(f"{path.name} does not match the sha256 in its card: the file was changed or truncated")
+        checked_weights_path(folder, card)
     return checked
 
 

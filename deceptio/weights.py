@@ -13,7 +13,7 @@ from deceptio import jsonutil
 from deceptio.errors import WeightsError
 from deceptio.models import ModelConfig, SlimResNet, create_model
 
-__all__ = ["CARD_FORMAT", "DEFAULT_WEIGHTS", "sha256_of", "save_variant", "save_card", "load_card", "load_model", "available_cards"]
+__all__ = ["CARD_FORMAT", "DEFAULT_WEIGHTS", "sha256_of", "save_variant", "save_card", "load_card", "load_model", "available_cards", "checked_weights_path"]
 
 CARD_FORMAT = "deceptio-card-1"
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -66,18 +66,25 @@ def load_card(directory: Path, name: str) -> dict:
     return card
 
 
+def checked_weights_path(directory: Path, card: dict) -> Path:
+    """The card's weights file, once it is known to be safetensors, present and unchanged (sha256)."""
+    name = card["variant"]
+    path = Path(directory) / card.get("file", f"{name}.safetensors")
+    if path.suffix != ".safetensors":
+        raise WeightsError(f"card {name}.json names {path.name}: only .safetensors weights are loaded")
+    if not path.is_file():
+        raise WeightsError(f"{path.name} is missing beside its card {name}.json in {Path(directory)}")
+    if sha256_of(path) != card.get("sha256"):
+        raise WeightsError(f"{path.name} does not match the sha256 in its card: the file was changed or truncated")
+    return path
+
+
 def load_model(directory: Path, card: dict) -> SlimResNet:
     """Rebuild the model a card describes and load its weights, after checking their sha256.
 
     Only safetensors are read: a weights file can hold numbers, never code.
     """
-    path = Path(directory) / card.get("file", f"{card['variant']}.safetensors")
-    if path.suffix != ".safetensors":
-        raise WeightsError(f"{path.name}: only .safetensors weights are loaded")
-    if not path.is_file():
-        raise WeightsError(f"weights file {path} is missing")
-    if sha256_of(path) != card.get("sha256"):
-        raise WeightsError(f"{path.name} does not match the sha256 in its card: the file was changed or truncated")
+    path = checked_weights_path(directory, card)
     try:
         tensors = load_file(str(path))
         model = create_model(ModelConfig.from_dict(card["model_config"]))
