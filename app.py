@@ -27,6 +27,7 @@ from deceptio import DeceptioError, Detector
 from deceptio.audio import AudioConfig
 from deceptio.hub import WeightsFallbackWarning, is_hub_uri, resolve_weights
 from deceptio.page import CAVEAT, analyze_for_page, variant_choices, variant_description
+from deceptio.runtime import tune_allocator
 from deceptio.weights import DEFAULT_WEIGHTS
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -149,6 +150,7 @@ def _count(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    tune_allocator()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", WeightsFallbackWarning)

@@ -33,6 +33,7 @@ from deceptio.audio import load_audio, prepare  # noqa: E402
 from deceptio.features import FeatureConfig, compute_features  # noqa: E402
 from deceptio.images import IMAGE_ROWS, cut_windows, feature_images, window_starts  # noqa: E402
 from deceptio.inference import Detector  # noqa: E402
+from deceptio.runtime import tune_allocator  # noqa: E402
 from deceptio.synthetic import synthetic_speech  # noqa: E402
 from deceptio.variants import MODEL_VARIANTS, get_variant  # noqa: E402
 
@@ -40,12 +41,16 @@ CORPUS = REPO.parent / "shared" / "data" / "real-life-trial"
 RATE = 44100
 
 
-def build_recording(minutes: float, folder: Path) -> Path:
-    """A ``minutes``-long 44.1 kHz WAV: real courtroom speech when the corpus is here, else synthetic."""
-    path = folder / f"story_{minutes:g}min.wav"
+def build_recording(minutes: float, folder: Path, offset: int = 0) -> Path:
+    """A ``minutes``-long 44.1 kHz WAV: real courtroom speech when the corpus is here, else synthetic.
+
+    ``offset`` starts from another clip (or seed), so that a batch holds different recordings.
+    """
+    path = folder / (f"story_{minutes:g}min.wav" if not offset else f"story_{minutes:g}min_{offset}.wav")
     need = int(minutes * 60 * 16000)
     clips = sorted((CORPUS / "audio").glob("*.flac")) if CORPUS.is_dir() else []
     if clips:
+        clips = clips[offset % len(clips):] + clips[: offset % len(clips)]
         pieces, total = [], 0
         while total < need:
             for clip in clips:
@@ -56,7 +61,7 @@ def build_recording(minutes: float, folder: Path) -> Path:
                     break
         y16 = np.concatenate(pieces)[:need]
     else:
-        y16 = synthetic_speech(minutes * 60, sample_rate=16000)
+        y16 = synthetic_speech(minutes * 60, sample_rate=16000, seed=offset)
     sf.write(path, soxr.resample(y16, 16000, RATE), RATE, subtype="PCM_16")
     return path
 
@@ -120,10 +125,10 @@ def resnet18_models() -> dict:
 
 
 def peak_rss_mb(path: Path, weights: str) -> float:
-    """Peak resident memory of a fresh process analysing ``path``."""
-    code = f"from deceptio.inference import Detector; Detector({weights!r}).analyze({str(path)!r})"
+    """Peak resident memory of a fresh ``deceptio analyze`` of ``path`` (every variant and the ensemble)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+    subprocess.run([sys.executable, "-m", "deceptio.cli", "analyze", str(path), "--weights", weights, "--json"],
+                   check=True, cwd=REPO, capture_output=True)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(peak, before) / 1024
 
@@ -136,13 +141,26 @@ def cold_cli_seconds(path: Path, weights: str, runs: int) -> float:
     return median_time(once, runs)
 
 
+def batch_recordings_per_minute(folder: Path, weights: str, workers: int, runs: int) -> float:
+    """Recordings per minute of ``deceptio analyze FOLDER --csv`` with ``workers`` processes, start-up included."""
+    count = len(list(folder.glob("*.wav")))
+
+    def once():
+        subprocess.run([sys.executable, "-m", "deceptio.cli", "analyze", str(folder), "--csv", str(folder.parent / "batch.csv"),
+                        "--weights", weights, "--workers", str(workers)], check=True, cwd=REPO, capture_output=True)
+
+    return count / (median_time(once, runs) / 60)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up")
     parser.add_argument("--naive-runs", type=int, default=3)
     parser.add_argument("--weights", default=str(REPO / "weights"))
+    parser.add_argument("--batch-files", type=int, default=12, help="one-minute recordings for the batch throughput")
     parser.add_argument("--skip-15min", action="store_true", help="skip the 15-minute memory and scaling runs")
     args = parser.parse_args(argv)
+    tune_allocator()  # as the command line and the app do at start-up
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -166,6 +184,14 @@ def main(argv: list[str] | None = None) -> int:
         cold = cold_cli_seconds(five, args.weights, 3)
         print(f"cold `deceptio analyze` on the 5-minute file: median {cold:.2f} s over 3 runs")
 
+        batch_folder = folder / "batch"
+        batch_folder.mkdir()
+        for index in range(args.batch_files):
+            build_recording(1, batch_folder, offset=index)
+        batch = {workers: batch_recordings_per_minute(batch_folder, args.weights, workers, 2) for workers in (1, 2)}
+        print(f"batch `deceptio analyze DIR --csv` of {args.batch_files} one-minute recordings: "
+              + ", ".join(f"{w} worker(s) {rate:.1f} recordings/min" for w, rate in batch.items()))
+
         per_minute = []
         minutes_list = (1, 5) if args.skip_15min else (1, 5, 15)
         for minutes in minutes_list:
@@ -184,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         "cold_cli_s": round(cold, 3),
         "peak_rss_mb_15min": None if peak is None else round(peak, 1),
         "seconds_per_minute": per_minute,
+        "batch_recordings_per_minute": {str(w): round(rate, 1) for w, rate in batch.items()},
     }))
     return 0
 

@@ -38,9 +38,11 @@ def _init(weights: str, variant: str, audio_config: AudioConfig, threads: int) -
     import torch
 
     from deceptio.inference import Detector
+    from deceptio.runtime import tune_allocator
 
+    tune_allocator()
     torch.set_num_threads(threads)
-    _worker["detector"] = Detector(weights, variants=(variant,), audio_config=audio_config)
+    _worker["detector"] = Detector(weights, variants=(variant,), audio_config=audio_config, threads=threads)
     _worker["variant"] = variant
 
 

@@ -10,6 +10,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from deceptio.errors import DeceptioError, ParameterError
+from deceptio.runtime import tune_allocator
 
 __all__ = ["main", "build_parser"]
 
@@ -261,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    tune_allocator()
     try:
         return args.run(args)
     except DeceptioError as error:

@@ -98,10 +98,13 @@ class Detector:
         Load only these (an ensemble brings its members); all cards by default.
     audio_config : AudioConfig
         Limits for incoming audio (duration cap, minimum speech).
+    threads : int, optional
+        Threads for the feature analyses (see :func:`~deceptio.features.compute_features`);
+        the cores this process may use by default.
     """
 
     def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, *, variants: tuple[str, ...] | None = None,
-                 audio_config: AudioConfig = AudioConfig()) -> None:
+                 audio_config: AudioConfig = AudioConfig(), threads: int | None = None) -> None:
         self.weights = Path(weights)
         if not self.weights.is_dir():
             raise WeightsError(f"weights folder {self.weights} does not exist")
@@ -110,7 +113,10 @@ class Detector:
             raise WeightsError(f"no model cards in {self.weights}")
         for name in names:
             get_variant(name)  # unknown names fail before anything loads
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ParameterError(f"threads={threads!r} must be an integer >= 1")
         self.audio_config = audio_config
+        self.threads = threads
         self.cards: dict[str, dict] = {name: load_card(self.weights, name) for name in names}
         for name in names:
             for member in self.cards[name].get("members", []):
@@ -164,7 +170,7 @@ class Detector:
     def analyze_recording(self, recording: Recording, *, variant: str, band: float) -> Analysis:
         """Analyse an already loaded and checked :class:`~deceptio.audio.Recording`."""
         config = self._member_models(variant)[0].feature_config
-        features = compute_features(recording.samples, config=config)
+        features = compute_features(recording.samples, config=config, threads=self.threads)
         frames = np.flatnonzero(recording.speech)
         score = self.score_frames(features, frames, variant=variant)
         window = self._member_models(variant)[0].train_config.window_frames

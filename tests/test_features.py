@@ -18,6 +18,7 @@ from deceptio.features import (
     compute_features,
     deltas,
     fft_frequencies,
+    frame_blocks,
     frame_signal,
     fundamental_frequency,
     line_spectral_frequencies,
@@ -406,3 +407,43 @@ def test_config_survives_a_json_card() -> None:
 def test_config_from_dict_refuses_unknown_keys_by_name() -> None:
     with pytest.raises(ParameterError, match="n_mel'"):
         FeatureConfig.from_dict({"n_mel": 40, "hop_length": 160})
+
+
+@pytest.mark.parametrize("pre_emphasis", [0.0, 0.97])
+@pytest.mark.parametrize("n", [1, 159, 160, 5000, 41_000])
+def test_frame_blocks_cut_the_same_frames_as_frame_signal(rng: np.random.Generator, n: int, pre_emphasis: float) -> None:
+    y = rng.standard_normal(n).astype(np.float32)
+    filtered = np.concatenate((y[:1], y[1:] - pre_emphasis * y[:-1].astype(np.float64))) if pre_emphasis else y
+    whole = frame_signal(filtered.astype(np.float64), frame_length=400, hop_length=160)
+    pieces = list(frame_blocks(y, frame_length=400, hop_length=160, pre_emphasis=pre_emphasis, block=37))
+    assert all(frames.dtype == np.float64 for _, frames in pieces)
+    assert [rows.start for rows, _ in pieces] == list(range(0, len(whole), 37))
+    np.testing.assert_allclose(np.concatenate([frames for _, frames in pieces]), whole, rtol=0, atol=1e-12)
+
+
+def test_threads_change_nothing_and_bad_thread_counts_are_refused(rng: np.random.Generator) -> None:
+    y = synthetic_speech(6.0, seed=3)
+    alone, threaded = compute_features(y, threads=1), compute_features(y, threads=3)
+    assert alone.keys() == threaded.keys()
+    for name in alone:
+        np.testing.assert_array_equal(alone[name], threaded[name], err_msg=name)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ParameterError, match="threads"):
+            compute_features(y, threads=bad)
+
+
+def test_feature_memory_grows_with_the_features_not_the_spectrogram(rng: np.random.Generator) -> None:
+    """Ten minutes of audio: the transient peak stays far below the 185 MB a whole float64 spectrogram would take."""
+    import tracemalloc
+
+    y = rng.standard_normal(10 * 60 * 16000).astype(np.float32) * 0.1
+    tracemalloc.start()
+    try:
+        features = compute_features(y, threads=2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    kept = sum(value.nbytes for value in features.values())
+    whole_spectrogram = 257 * (1 + y.size // 160) * 8
+    assert peak < kept * 3 + 60e6, f"peak {peak / 1e6:.0f} MB for {kept / 1e6:.0f} MB of features"
+    assert peak < whole_spectrogram

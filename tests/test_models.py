@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from deceptio.errors import ParameterError, UnknownVariantError
-from deceptio.models import ModelConfig, create_model
+from deceptio.models import ModelConfig, create_model, fuse_for_inference
 from deceptio.variants import MODEL_VARIANTS, VARIANTS, get_variant
 
 
@@ -38,14 +38,49 @@ def test_model_is_small_enough_to_ship():
     assert megabytes <= 12
 
 
-def test_model_is_torchvision_resnet_with_configured_width():
+def test_model_has_the_configured_shape():
+    model = create_model(ModelConfig(width=8, in_channels=2, layers=(1, 2, 1, 1)))
+    assert model.conv1.in_channels == 2 and model.conv1.out_channels == 8
+    assert len(model.layer2) == 2 and model.layer4[0].conv1.out_channels == 64
+    assert model(torch.randn(2, 2, 40, 100)).shape == (2,)
+
+
+def test_model_computes_what_torchvision_resnet_computes_with_its_weights():
+    """The hand-written network is torchvision's ResNet: same state-dict keys and shapes, same outputs."""
     from torchvision.models.resnet import BasicBlock, ResNet
 
-    model = create_model(ModelConfig(width=8, in_channels=2, layers=(1, 2, 1, 1)))
-    assert isinstance(model, ResNet)
-    assert model.conv1.in_channels == 2 and model.conv1.out_channels == 8
-    assert isinstance(model.layer2[1], BasicBlock) and model.layer4[0].conv1.out_channels == 64
-    assert model(torch.randn(2, 2, 40, 100)).shape == (2,)
+    config = ModelConfig(width=8, in_channels=1, layers=(2, 1, 1, 2), time_pool=2)
+    ours = create_model(config).eval()
+    reference = ResNet(BasicBlock, list(config.layers), num_classes=1)
+    reference.conv1 = torch.nn.Conv2d(1, 8, kernel_size=7, stride=2, padding=3, bias=False)
+    reference.bn1 = torch.nn.BatchNorm2d(8)
+    reference.inplanes = 8
+    for index, planes in enumerate((8, 16, 32, 64), start=1):
+        setattr(reference, f"layer{index}", reference._make_layer(BasicBlock, planes, config.layers[index - 1], stride=1 if index == 1 else 2))
+    reference.fc = torch.nn.Sequential(torch.nn.Dropout(config.dropout), torch.nn.Linear(64, 1))
+    ours_state = ours.state_dict()
+    assert {k: v.shape for k, v in ours_state.items()} == {k: v.shape for k, v in reference.state_dict().items()}
+    # Random BatchNorm statistics and scales, so that every layer matters.
+    generator = torch.Generator().manual_seed(0)
+    state = {k: (torch.rand(v.shape, generator=generator) + 0.5 if v.is_floating_point() else v) for k, v in ours_state.items()}
+    ours.load_state_dict(state)
+    reference.load_state_dict(state)
+    reference.eval()
+    x = torch.randn(3, 1, 40, 120, generator=generator)
+    with torch.no_grad():
+        expected = reference(torch.nn.functional.avg_pool2d(x, (1, 2))).squeeze(-1)
+        assert torch.allclose(ours(x), expected, rtol=1e-5, atol=1e-5)
+        assert torch.allclose(fuse_for_inference(ours)(x), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_inference_does_not_import_torchvision():
+    """torchvision costs ~1.3 s and ~160 MB at start-up; scoring must not need it."""
+    import subprocess
+    import sys
+
+    code = "import sys, deceptio.inference, deceptio.cli; print('torchvision' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("bad", [{"width": 2}, {"layers": (1, 1, 1)}, {"dropout": 1.0}, {"time_pool": 0}])

@@ -6,11 +6,10 @@ from typing import Iterator
 
 import numpy as np
 import scipy.fft
-import scipy.signal
 
 from deceptio.errors import ParameterError
 
-__all__ = ["frame_signal", "power_spectrogram", "fft_frequencies"]
+__all__ = ["frame_signal", "frame_blocks", "power_spectrogram", "power_blocks", "fft_frequencies", "hann_window"]
 
 # Frames per batch wherever each frame makes large temporaries (FFTs, grids):
 # batches this size keep memory bounded for long recordings and the working set
@@ -62,6 +61,57 @@ def frame_signal(y: np.ndarray, *, frame_length: int, hop_length: int) -> np.nda
     return windows[::hop_length][:n_frames]
 
 
+def frame_blocks(
+    y: np.ndarray, *, frame_length: int, hop_length: int, pre_emphasis: float = 0.0, block: int | None = None
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """The frames of :func:`frame_signal` a block at a time, in double precision.
+
+    Only the samples a block needs are padded and converted, so a long
+    single-precision recording is never copied whole: memory stays bounded
+    by the block, whatever the recording's length.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,)]
+        Audio signal, floating point and finite (not checked here).
+    frame_length, hop_length : int > 0
+        As for :func:`frame_signal`.
+    pre_emphasis : float in [0, 1)
+        If nonzero, the frames are cut from ``y[n] - pre_emphasis * y[n - 1]``
+        (``y[0]`` kept as is), as if the whole signal had been filtered first.
+    block : int > 0, optional
+        Frames per block; ``_BLOCK`` by default.
+
+    Yields
+    ------
+    rows : slice
+        Which frames of ``frame_signal(y, ...)`` this block holds.
+    frames : np.ndarray [shape=(rows, frame_length)], float64
+        A read-only view; copy it before writing.
+    """
+    block = _BLOCK if block is None else _positive_int("block", block)
+    n_frames = 1 + len(y) // hop_length
+    left = frame_length // 2
+    for start in range(0, n_frames, block):
+        stop = min(start + block, n_frames)
+        low = start * hop_length - left  # first sample of frame `start`, maybe before the signal
+        high = (stop - 1) * hop_length - left + frame_length  # one past the last sample of frame `stop - 1`
+        first, last = max(low, 0), min(high, len(y))
+        segment = np.asarray(y[first:last], dtype=np.float64)
+        if pre_emphasis and segment.size:
+            before = y[first - 1 : last - 1] if first > 0 else np.concatenate(([0.0], y[: last - 1]))
+            segment = segment - pre_emphasis * np.asarray(before, dtype=np.float64)
+        if low < 0 or high > len(y):
+            segment = np.pad(segment, (first - low, high - last))
+        yield slice(start, stop), np.lib.stride_tricks.sliding_window_view(segment, frame_length)[::hop_length]
+
+
+def hann_window(length: int) -> np.ndarray:
+    """The periodic Hann window of ``length`` samples (``scipy.signal.get_window("hann", length)``)."""
+    length = _positive_int("length", length)
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)
+
+
 def power_spectrogram(y: np.ndarray, *, n_fft: int, hop_length: int, win_length: int) -> np.ndarray:
     """Squared magnitude of the short-time Fourier transform, Hann-windowed and centred.
 
@@ -89,19 +139,30 @@ def power_spectrogram(y: np.ndarray, *, n_fft: int, hop_length: int, win_length:
     ParameterError
         If ``y`` is invalid or ``win_length`` is not in ``[1, n_fft]``.
     """
+    y = _as_signal(y, upcast=False)
+    blocks = list(power_blocks(y, n_fft=n_fft, hop_length=hop_length, win_length=win_length))
+    return np.concatenate(blocks, axis=1)
+
+
+def power_blocks(
+    y: np.ndarray, *, n_fft: int, hop_length: int, win_length: int, block: int | None = None
+) -> Iterator[np.ndarray]:
+    """The columns of :func:`power_spectrogram` a block of frames at a time.
+
+    Yields ``(1 + n_fft // 2, rows)`` arrays in time order; features that
+    need one frame at a time (mel bands, centroid, contrast, energy) can be
+    computed per block without ever holding the whole spectrogram.
+    """
     n_fft = _positive_int("n_fft", n_fft)
     win_length = _positive_int("win_length", win_length)
     if win_length > n_fft:
         raise ParameterError(f"win_length={win_length} must be <= n_fft={n_fft}")
     window = np.zeros(n_fft)
     start = (n_fft - win_length) // 2
-    window[start : start + win_length] = scipy.signal.get_window("hann", win_length)
-    frames = frame_signal(y, frame_length=n_fft, hop_length=hop_length)
-    power = np.empty((len(frames), 1 + n_fft // 2))
-    for block in _blocks(len(frames)):
-        spectrum = scipy.fft.rfft(frames[block] * window, axis=-1)
-        power[block] = spectrum.real**2 + spectrum.imag**2
-    return power.T
+    window[start : start + win_length] = hann_window(win_length)
+    for _, frames in frame_blocks(y, frame_length=n_fft, hop_length=hop_length, block=block):
+        spectrum = scipy.fft.rfft(frames * window, axis=-1)
+        yield (spectrum.real**2 + spectrum.imag**2).T
 
 
 def fft_frequencies(*, sample_rate: int, n_fft: int) -> np.ndarray:
@@ -124,8 +185,8 @@ def fft_frequencies(*, sample_rate: int, n_fft: int) -> np.ndarray:
     return np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
 
 
-def _as_signal(y: np.ndarray, *, name: str = "y") -> np.ndarray:
-    """``y`` as a float64 array after checking it is a non-empty, finite, 1-D float signal."""
+def _as_signal(y: np.ndarray, *, name: str = "y", upcast: bool = True) -> np.ndarray:
+    """``y`` as a float64 array (or, without ``upcast``, as it is) after checking it is a non-empty, finite, 1-D float signal."""
     y = np.asarray(y)
     if y.ndim != 1:
         raise ParameterError(f"{name} must be 1-D (one channel), got shape {y.shape}")
@@ -138,7 +199,7 @@ def _as_signal(y: np.ndarray, *, name: str = "y") -> np.ndarray:
         raise ParameterError(f"{name} is empty: a signal needs at least one sample")
     if not np.isfinite(y).all():
         raise ParameterError(f"{name} contains NaN or infinite samples")
-    return y.astype(np.float64, copy=False)
+    return y.astype(np.float64, copy=False) if upcast else y
 
 
 def _positive_int(name: str, value: object) -> int:

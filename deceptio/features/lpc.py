@@ -6,7 +6,7 @@ import numpy as np
 import scipy.fft
 
 from deceptio.errors import ParameterError
-from deceptio.features.framing import _as_signal, _blocks, _positive_int, frame_signal
+from deceptio.features.framing import _as_signal, _blocks, _positive_int, frame_blocks
 
 __all__ = ["lpc", "lpc_from_frames", "line_spectral_frequencies", "lsf_to_lpc"]
 
@@ -56,19 +56,22 @@ def lpc(
 
     Examples
     --------
+    >>> import scipy.signal
     >>> noise = np.random.default_rng(0).standard_normal(16000)
     >>> y = scipy.signal.lfilter([1.0], [1.0, -0.9], noise)
     >>> lpc(y, order=1, frame_length=2048, hop_length=512)[:, 10].round(1)
     array([ 1. , -0.9])
     """
-    y = _as_signal(y)
+    y = _as_signal(y, upcast=False)
     order = _check_order(order, frame_length=_positive_int("frame_length", frame_length))
+    hop_length = _positive_int("hop_length", hop_length)
     if not 0 <= pre_emphasis < 1:
         raise ParameterError(f"pre_emphasis={pre_emphasis} must be in [0, 1)")
-    if pre_emphasis:
-        y = np.concatenate((y[:1], y[1:] - pre_emphasis * y[:-1]))
-    frames = frame_signal(y, frame_length=frame_length, hop_length=hop_length)
-    return _levinson_durbin(_autocorrelation(frames, order=order, window=np.hamming(frame_length)))
+    window = np.hamming(frame_length)
+    autocorr = np.empty((1 + len(y) // hop_length, order + 1))
+    for rows, frames in frame_blocks(y, frame_length=frame_length, hop_length=hop_length, pre_emphasis=pre_emphasis):
+        autocorr[rows] = _autocorrelation(frames, order=order, window=window)
+    return _levinson_durbin(autocorr)
 
 
 def lpc_from_frames(frames: np.ndarray, *, order: int) -> np.ndarray:

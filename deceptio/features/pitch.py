@@ -6,7 +6,7 @@ import numpy as np
 import scipy.fft
 
 from deceptio.errors import ParameterError
-from deceptio.features.framing import _as_signal, _blocks, _positive_int, frame_signal
+from deceptio.features.framing import _as_signal, _positive_int, frame_blocks
 
 __all__ = ["fundamental_frequency"]
 
@@ -73,8 +73,9 @@ def fundamental_frequency(
     >>> round(float(np.median(f0[voiced])))
     220
     """
-    y = _as_signal(y)
+    y = _as_signal(y, upcast=False)
     sample_rate = _positive_int("sample_rate", sample_rate)
+    hop_length = _positive_int("hop_length", hop_length)
     frame_length = _positive_int("frame_length", frame_length)
     if not 0 < f0_min < f0_max <= sample_rate / 2:
         raise ParameterError(
@@ -90,13 +91,11 @@ def fundamental_frequency(
             f"to hold two periods of f0_min={f0_min} Hz"
         )
 
-    frames = frame_signal(y, frame_length=frame_length, hop_length=hop_length)
-    period = np.empty(len(frames))
-    aperiodicity = np.empty(len(frames))
-    for block in _blocks(len(frames)):
-        period[block], aperiodicity[block] = _yin(
-            frames[block], tau_min=tau_min, tau_max=tau_max, threshold=voicing_threshold
-        )
+    n_frames = 1 + len(y) // hop_length
+    period = np.empty(n_frames)
+    aperiodicity = np.empty(n_frames)
+    for rows, frames in frame_blocks(y, frame_length=frame_length, hop_length=hop_length):
+        period[rows], aperiodicity[rows] = _yin(frames, tau_min=tau_min, tau_max=tau_max, threshold=voicing_threshold)
     voiced = aperiodicity < voicing_threshold
     f0 = np.where(voiced, sample_rate / period, 0.0)
     return f0.astype(np.float32), voiced, aperiodicity.astype(np.float32)

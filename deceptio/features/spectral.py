@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 import scipy.ndimage
-import scipy.signal
 
 from deceptio.errors import ParameterError
-from deceptio.features.framing import _positive_int, fft_frequencies, power_spectrogram
+from deceptio.features.framing import _positive_int, fft_frequencies, hann_window, power_spectrogram
 
 __all__ = [
     "mel_filterbank",
@@ -332,7 +331,7 @@ def rms_db(
     fold[0] = 1.0
     if n_fft % 2 == 0:
         fold[-1] = 1.0
-    window_energy = np.sum(scipy.signal.get_window("hann", _positive_int("win_length", win_length)) ** 2)
+    window_energy = np.sum(hann_window(win_length) ** 2)
     return 10.0 * np.log10(np.maximum(fold @ S / (n_fft * window_energy), amin))
 
 

@@ -1,0 +1,99 @@
+"""Scores every corpus clip with the shipped weights from freshly computed features, to prove a speed-up changed nothing.
+
+The evaluation figures of the shipped weights depend on the features and the
+models' outputs only. This script recomputes each clip's features (no cache),
+scores the subject's speech with every shipped variant and the ensemble, and
+either writes the probabilities (``--write``) or compares them with a stored
+file and prints the largest difference, feature by feature and score by score.
+Run it with ``--write`` before a change to the signal path and without it after.
+
+Usage::
+
+    python benchmarks/shipped_scores.py [--data MANIFEST] [--weights weights] [--write]
+        [--file reports/shipped_scores.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as a script from a checkout without installing deceptio
+    sys.path.insert(0, str(REPO))
+
+from deceptio.data import extract_dataset, load_dataset  # noqa: E402
+from deceptio.inference import Detector  # noqa: E402
+from deceptio.metrics import roc_auc  # noqa: E402
+
+DEFAULT_MANIFEST = Path(os.environ.get("DECEPTIO_CORPUS", REPO.parent / "shared" / "data" / "real-life-trial")) / "manifest.csv"
+
+
+def score_clips(manifest: Path, weights: Path) -> dict:
+    """Per-clip p(deceptive) of every shipped variant, and a fingerprint of each clip's features."""
+    detector = Detector(weights)
+    clips = load_dataset(manifest)
+    scores: dict[str, list[float]] = {name: [] for name in detector.variants}
+    fingerprints: dict[str, list[list[float]]] = {}
+    for item in tqdm(clips, desc="clips", unit="clip"):
+        [data] = extract_dataset([item], feature_config=detector.feature_config, cache_dir=None, progress=False)
+        for name in detector.variants:
+            scores[name].append(detector.score_frames(data.features, data.subject_frames, variant=name).p)
+        for key, value in data.features.items():
+            # Mean and spread of each feature row: small enough to store, sensitive to any change.
+            value = np.atleast_2d(value.astype(np.float64))
+            fingerprints.setdefault(key, []).append(np.concatenate([value.mean(axis=1), value.std(axis=1)]).tolist())
+    labels = np.array([clip.label for clip in clips])
+    return {
+        "clip_ids": [clip.id for clip in clips],
+        "labels": labels.tolist(),
+        "scores": scores,
+        "auc": {name: roc_auc(labels, np.array(p)) for name, p in scores.items()},
+        "fingerprints": fingerprints,
+    }
+
+
+def compare(old: dict, new: dict) -> float:
+    """Print the largest differences; return the largest change of any probability."""
+    if old["clip_ids"] != new["clip_ids"]:
+        raise SystemExit("the stored file scores other clips; rerun with --write")
+    for key in old["fingerprints"]:
+        a, b = np.array(old["fingerprints"][key]), np.array(new["fingerprints"][key])
+        scale = max(float(np.abs(a).max()), 1e-12)
+        print(f"  feature {key:<13} largest change of a row mean/sd: {float(np.abs(a - b).max()):.2e} (relative {float(np.abs(a - b).max()) / scale:.1e})")
+    worst = 0.0
+    for name in old["scores"]:
+        change = float(np.abs(np.array(old["scores"][name]) - np.array(new["scores"][name])).max())
+        worst = max(worst, change)
+        print(f"  {name:<13} largest change of p(deceptive): {change:.2e}; in-sample AUC (the weights were trained on these clips: not a performance figure) {old['auc'][name]:.4f} -> {new['auc'][name]:.4f}")
+    return worst
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_MANIFEST)
+    parser.add_argument("--weights", type=Path, default=REPO / "weights")
+    parser.add_argument("--file", type=Path, default=REPO / "reports" / "shipped_scores.json")
+    parser.add_argument("--write", action="store_true", help="store the scores instead of comparing with them")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    new = score_clips(args.data, args.weights)
+    print(f"scored {len(new['clip_ids'])} clips in {time.perf_counter() - start:.0f} s")
+    if args.write:
+        args.file.write_text(json.dumps(new) + "\n")
+        print(f"wrote {args.file}")
+        return 0
+    worst = compare(json.loads(args.file.read_text()), new)
+    print(json.dumps({"max_abs_change_p": worst}))
+    return 0 if worst < 1e-3 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
