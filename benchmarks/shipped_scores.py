@@ -9,8 +9,7 @@ Run it with ``--write`` before a change to the signal path and without it after.
 
 Usage::
 
-    python benchmarks/shipped_scores.py [--data MANIFEST] [--weights weights] [--write]
-        [--file reports/shipped_scores.json]
+    python benchmarks/shipped_scores.py --file SCORES.json [--write] [--data MANIFEST] [--weights weights]
 """
 
 from __future__ import annotations
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_MANIFEST)
     parser.add_argument("--weights", type=Path, default=REPO / "weights")
-    parser.add_argument("--file", type=Path, default=REPO / "reports" / "shipped_scores.json")
+    parser.add_argument("--file", type=Path, required=True, help="where the scores are stored (--write) or read from")
     parser.add_argument("--write", action="store_true", help="store the scores instead of comparing with them")
     args = parser.parse_args(argv)
     start = time.perf_counter()

@@ -120,10 +120,13 @@ def _cross_validate(args: argparse.Namespace):
     data, cache_dir = _load_data(args, feature_config)
     # Rows computed by other scripts in the same folds (benchmarks/notebook_recipe.py) join the report.
     extra_rows = [json.loads(path.read_text()) for path in sorted((Path(args.report_dir) / "extra").glob("*.json"))]
+    # What benchmarks/screen_configs.py tried sets the report's count of configurations tried.
+    screening_file = Path(args.report_dir) / "screening.json"
+    screening = json.loads(screening_file.read_text()) if screening_file.is_file() else None
     report = cross_validate(
         data, variants=variants, cv=CVConfig(folds=args.folds, repeats=args.repeats),
         model_config=model_config, train_config=train_config, feature_config=feature_config, cache_dir=cache_dir,
-        extra_rows=extra_rows,
+        extra_rows=extra_rows, screening=screening,
     )
     _print_and_save(args, report)
     return data, report, variants, (model_config, train_config, feature_config)

@@ -173,7 +173,7 @@ def _variant_oof_logits(
         test, train = np.flatnonzero(fold_of == k), np.flatnonzero(fold_of != k)
         fit_seed = seed * 100 + int(k)
         key = _fold_key(
-            [variant.name, variant.images, model_config.to_dict(), train_config.to_dict(), feature_config.to_dict(),
+            [variant.name, variant.images, model_config.to_dict(), train_config.key_dict(), feature_config.to_dict(),
              [(ids[i], int(labels[i])) for i in train], [ids[i] for i in test], fit_seed]
         )
         cached = cache_dir / "cv" / f"{variant.name}-{key}.npy" if cache_dir is not None else None
@@ -338,8 +338,38 @@ def _protocol(cv: CVConfig, **extra) -> dict:
         "scored_on": "subject turns only, speech frames (VAD)",
         "clip_score": "mean of window logits",
         "configurations_tried": 1,
+        "selection": "fixed in advance",
         **extra,
     }
+
+
+def screening_protocol(screening: dict | None, model_config: ModelConfig, train_config: TrainConfig) -> dict:
+    """How many configurations were tried and how the reported one was chosen, from ``benchmarks/screen_configs.py``'s JSON.
+
+    Without a screening (or one of another configuration) the reported
+    configuration was the only one tried. A screening counts when its
+    ``fixed`` row is the configuration reported here: then the others it
+    tried were measured on the same data and count too.
+    """
+    if not screening or "fixed" not in screening.get("rows", {}):
+        return {"configurations_tried": 1, "selection": "fixed in advance"}
+    fixed = screening["rows"]["fixed"]
+    adopted = screening.get("adopted", "fixed")
+    reported = screening["rows"].get(adopted, fixed)
+    expected_model = {**ModelConfig().to_dict(), **reported.get("model", {})}
+    expected_train = {**TrainConfig().key_dict(), **reported.get("train", {})}
+    expected_model["layers"] = list(expected_model["layers"])
+    actual_model = {**model_config.to_dict(), "layers": list(model_config.layers)}
+    if actual_model != expected_model or train_config.key_dict() != expected_train:
+        return {"configurations_tried": 1, "selection": "fixed in advance"}
+    others = screening["configurations_tried"] - 1
+    where = f"on {screening['variant']} over {screening['repeats']} repeats of these folds (reports/screening.md)"
+    if adopted == "fixed":
+        selection = f"fixed in advance; {others} other configuration(s) screened {where}, none adopted"
+    else:
+        selection = (f"chosen among {screening['configurations_tried']} screened {where}: "
+                     "optimistic by that selection")
+    return {"configurations_tried": screening["configurations_tried"], "selection": selection}
 
 
 def cross_validate(
@@ -352,9 +382,13 @@ def cross_validate(
     feature_config: FeatureConfig = FeatureConfig(),
     cache_dir: Path | None = None,
     extra_rows: list[dict] = (),
+    screening: dict | None = None,
     progress: bool = True,
 ) -> dict:
     """Cross-validate variants (the ensemble included) and the baselines in the same folds.
+
+    ``screening`` is what ``benchmarks/screen_configs.py`` wrote: it sets how
+    many configurations the report says were tried (see :func:`screening_protocol`).
 
     ``extra_rows`` are out-of-fold results made elsewhere (e.g.
     ``benchmarks/notebook_recipe.py``); each joins the report only if it was
@@ -409,6 +443,7 @@ def cross_validate(
         model_config=model_config.to_dict(),
         train_config=train_config.to_dict(),
         feature_config=feature_config.to_dict(),
+        **screening_protocol(screening, model_config, train_config),
     )
     return _finish_report(data, methods, probabilities, folds, protocol, feature_config)
 
@@ -480,7 +515,7 @@ def format_report(report: dict) -> str:
         how +
         f"{data['n_clips']} clips, {data['n_speakers']} speakers, {data['n_deceptive']} deceptive; "
         f"{data['n_female']} female clips ({data['n_female_deceptive']} deceptive). Every row uses the same folds. "
-        f"Configurations tried: {protocol['configurations_tried']} (fixed in advance).",
+        f"Configurations tried: {protocol['configurations_tried']} ({protocol.get('selection', 'fixed in advance')}).",
         "",
     ]
     lines += _table(methods, ("kind", "ROC AUC", "AUC (female)", "accuracy", "balanced acc.", "ECE"), lambda method, m: (

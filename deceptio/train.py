@@ -32,6 +32,10 @@ class TrainConfig:
     freq_mask: int = 8  # SpecAugment: widest masked band of rows
     time_mask: int = 40  # SpecAugment: widest masked span of frames (0.4 s)
     label_smoothing: float = 0.05
+    # Added after the first release; off by default (see key_dict).
+    mixup: float = 0.0  # Beta(mixup, mixup) blend of each crop with another of the batch, targets blended alike; 0 = off
+    time_stretch: float = 0.0  # crops of window * U(1 - s, 1 + s) frames resampled to the window: speed perturbation
+    noise: float = 0.0  # std of Gaussian noise added to the (z-scored) images
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "window_frames", "hop_frames"):
@@ -43,9 +47,25 @@ class TrainConfig:
             raise ParameterError(f"learning_rate={self.learning_rate} must be > 0 and weight_decay={self.weight_decay} >= 0")
         if not 0 <= self.label_smoothing < 0.5:
             raise ParameterError(f"label_smoothing={self.label_smoothing} must be in [0, 0.5)")
+        if self.mixup < 0 or self.noise < 0 or not 0 <= self.time_stretch < 0.5:
+            raise ParameterError(
+                f"mixup={self.mixup} and noise={self.noise} must be >= 0, time_stretch={self.time_stretch} in [0, 0.5)"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def key_dict(self) -> dict:
+        """:meth:`to_dict` without the later fields left at their default (off).
+
+        Cache keys are built from this, so that runs made before a field
+        existed, which trained exactly as the default does, stay valid.
+        """
+        values = self.to_dict()
+        for name in _LATER_FIELDS:
+            if values[name] == _DEFAULTS[name]:
+                del values[name]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -54,6 +74,10 @@ class TrainConfig:
         if unknown:
             raise ParameterError(f"unknown TrainConfig fields {unknown}; known: {sorted(known)}")
         return cls(**values)
+
+
+_LATER_FIELDS = ("mixup", "time_stretch", "noise")
+_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 
 
 def clip_weights(labels: np.ndarray, genders: list[str], balance: str) -> np.ndarray:
@@ -91,14 +115,34 @@ def _augment(batch: np.ndarray, config: TrainConfig, rng: np.random.Generator) -
     return batch
 
 
-def _random_crops(images: list[np.ndarray], clip_index: np.ndarray, window: int, rng: np.random.Generator) -> np.ndarray:
+def _random_crops(
+    images: list[np.ndarray], clip_index: np.ndarray, window: int, rng: np.random.Generator, stretch: float = 0.0
+) -> np.ndarray:
+    """One random ``window``-frame crop per chosen clip; with ``stretch``, crops of ``window * U(1 - stretch, 1 + stretch)``
+    frames linearly resampled to ``window`` (a faster or slower speaker)."""
     crops = np.empty((len(clip_index), images[0].shape[0], window), dtype=np.float32)
     for row, c in enumerate(clip_index):
         image = images[c]
         n = image.shape[1]
-        start = rng.integers(0, n - window + 1) if n > window else 0
-        crops[row] = cut_windows(image, np.array([start]), window=window)[0]
+        length = window if not stretch else max(2, int(round(window * rng.uniform(1 - stretch, 1 + stretch))))
+        start = rng.integers(0, n - length + 1) if n > length else 0
+        crop = cut_windows(image, np.array([start]), window=length)[0]
+        if length != window:
+            position = np.linspace(0, length - 1, window)
+            left = np.minimum(position.astype(np.int64), length - 2)
+            fraction = (position - left).astype(np.float32)
+            crop = crop[:, left] * (1 - fraction) + crop[:, left + 1] * fraction
+        crops[row] = crop
     return crops
+
+
+def _mixup(batch: np.ndarray, target: np.ndarray, alpha: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Blend each crop and its target with another of the batch (Zhang et al. 2018)."""
+    lam = rng.beta(alpha, alpha, size=len(batch)).astype(np.float32)
+    lam = np.maximum(lam, 1 - lam)  # each crop stays mostly itself
+    partner = rng.permutation(len(batch))
+    mixed = lam[:, None, None] * batch + (1 - lam[:, None, None]) * batch[partner]
+    return mixed.astype(np.float32), (lam * target + (1 - lam) * target[partner]).astype(np.float32)
 
 
 def fit(
@@ -144,9 +188,14 @@ def fit(
         order = rng.choice(len(images), size=steps_per_epoch * train_config.batch_size, p=probabilities)
         for step in range(steps_per_epoch):
             chosen = order[step * train_config.batch_size : (step + 1) * train_config.batch_size]
-            batch = _augment(_random_crops(images, chosen, window, rng), train_config, rng)
-            target = torch.from_numpy(labels[chosen] * (1 - 2 * smooth) + smooth)
+            batch = _augment(_random_crops(images, chosen, window, rng, train_config.time_stretch), train_config, rng)
+            target = labels[chosen] * (1 - 2 * smooth) + smooth
+            if train_config.noise:
+                batch += rng.normal(0.0, train_config.noise, size=batch.shape).astype(np.float32)
+            if train_config.mixup:
+                batch, target = _mixup(batch, target, train_config.mixup, rng)
             logits = model(torch.from_numpy(batch).unsqueeze(1))
+            target = torch.from_numpy(target)
             loss = loss_fn(logits, target)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

@@ -130,3 +130,37 @@ def test_fused_model_gives_the_same_logits():
     with torch.inference_mode():
         assert torch.allclose(fuse_for_inference(model)(x), model(x), atol=1e-4)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fuse_for_inference(model).modules())
+
+
+def test_time_stretch_crops_keep_the_window_and_resample_a_ramp_linearly():
+    from deceptio.train import _random_crops
+
+    ramp = np.tile(np.arange(2000, dtype=np.float32), (3, 1))
+    crops = _random_crops([ramp], np.zeros(40, dtype=np.int64), 400, np.random.default_rng(0), stretch=0.2)
+    assert crops.shape == (40, 3, 400)
+    slopes = np.diff(crops[:, 0], axis=1).mean(axis=1)
+    # A crop of L frames squeezed into 400 climbs (L - 1) / 399 per frame, L within ±20 % of 400.
+    assert slopes.min() >= 0.79 and slopes.max() <= 1.21 and slopes.std() > 0.05
+    np.testing.assert_allclose(np.diff(crops[:, 0], axis=1), slopes[:, None] * np.ones((1, 399)), atol=1e-3)
+
+
+def test_mixup_blends_images_and_targets_alike():
+    from deceptio.train import _mixup
+
+    rng = np.random.default_rng(1)
+    batch = np.stack([np.full((2, 5), float(label), dtype=np.float32) for label in (0, 1, 0, 1, 1, 0)])
+    target = np.array([0, 1, 0, 1, 1, 0], dtype=np.float32)
+    mixed, mixed_target = _mixup(batch, target, 0.4, rng)
+    # Images that were all-label become all-(blended label): each pixel equals its blended target.
+    np.testing.assert_allclose(mixed[:, 0, 0], mixed_target, atol=1e-6)
+    assert np.all(np.abs(mixed_target - target) <= 0.5 + 1e-6)  # each crop stays mostly itself
+
+
+def test_later_train_fields_at_their_default_leave_cache_keys_unchanged():
+    from deceptio.train import TrainConfig
+
+    assert "mixup" not in TrainConfig().key_dict() and TrainConfig().key_dict()["epochs"] == 12
+    assert TrainConfig(mixup=0.4).key_dict()["mixup"] == 0.4
+    assert TrainConfig.from_dict(TrainConfig(noise=0.1).to_dict()) == TrainConfig(noise=0.1)
+    with pytest.raises(ParameterError):
+        TrainConfig(time_stretch=0.6)

@@ -146,3 +146,21 @@ def test_rows_made_elsewhere_join_the_report_only_in_the_same_folds(trained):
     report = json.loads((root / "r4" / "cv_report.json").read_text())
     assert report["methods"]["oracle"]["metrics"]["auc"]["mean"] == 1.0
     assert "stale" not in report["methods"]
+
+
+def test_screening_sets_the_count_of_configurations_tried_only_for_its_own_configuration():
+    from deceptio.evaluate import screening_protocol
+    from deceptio.models import ModelConfig
+    from deceptio.train import TrainConfig
+
+    screening = {"variant": "spec_prosody", "repeats": 2, "configurations_tried": 4,
+                 "rows": {"fixed": {"model": {}, "train": {}}, "mixup": {"model": {}, "train": {"mixup": 0.4}},
+                          "wide": {"model": {"width": 32}, "train": {}}, "long": {"model": {}, "train": {"window_frames": 800}}}}
+    assert screening_protocol(None, ModelConfig(), TrainConfig()) == {"configurations_tried": 1, "selection": "fixed in advance"}
+    kept = screening_protocol(screening, ModelConfig(), TrainConfig())
+    assert kept["configurations_tried"] == 4 and "3 other configuration(s) screened" in kept["selection"] and "none adopted" in kept["selection"]
+    # A report of another configuration than the screening's fixed one does not borrow its count...
+    assert screening_protocol(screening, ModelConfig(width=32), TrainConfig())["configurations_tried"] == 1
+    # ...unless the screening says that configuration was adopted: then the report says it was selected.
+    adopted = screening_protocol({**screening, "adopted": "wide"}, ModelConfig(width=32), TrainConfig())
+    assert adopted["configurations_tried"] == 4 and "optimistic" in adopted["selection"]
