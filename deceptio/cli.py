@@ -134,8 +134,18 @@ def _cross_validate(args: argparse.Namespace):
 
 def _evaluate(args: argparse.Namespace) -> int:
     if args.weights is None:
-        _cross_validate(args)
+        _, report, variants, _ = _cross_validate(args)
+        if args.update_cards:
+            from deceptio.release import refresh_cards
+            from deceptio.weights import available_cards
+
+            folder = Path(args.update_cards)
+            shipped = [name for name in variants if name in available_cards(folder)]
+            for path in refresh_cards(report, folder, variants=tuple(shipped)):
+                print(f"updated the figures in {path}")
         return 0
+    if args.update_cards:
+        raise ParameterError("--update-cards takes its figures from a cross-validation; it cannot be combined with --weights")
     from deceptio.evaluate import CVConfig, evaluate_weights
     from deceptio.inference import Detector
 
@@ -255,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="override a setting, e.g. train.epochs=8 model.width=12 features.n_mels=40")
         sub.set_defaults(run=run)
         if name == "evaluate":
+            sub.add_argument("--update-cards", default=None, metavar="WEIGHTS_DIR",
+                             help="rewrite the figures in the cards there from this report (same configuration; weights untouched)")
             sub.add_argument("--weights", default=None,
                              help="score these trained weights on --data instead of cross-validating new models (cross-corpus)")
         if name == "train":

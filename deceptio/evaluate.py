@@ -557,14 +557,21 @@ def card_figures(report: dict, method: str) -> dict:
     cv["ece"] = m["ece"]["mean"]
     cv["auc_score_gender"] = m["auc_score_gender"]["mean"]
     cv["auc_label_gender"] = report["data"]["auc_label_gender"]
-    baselines = {
-        name: {"auc": pick(report["methods"][name]["metrics"]["auc"]),
-               "accuracy": pick(report["methods"][name]["metrics"]["accuracy"])}
-        for name in BASELINES
-        if name in report["methods"]
-    }
+    # The built-in baselines, then rows made elsewhere in the same folds (the original notebook's recipe).
+    names = [name for name in BASELINES if name in report["methods"]]
+    names += [name for name, row in report["methods"].items() if row.get("kind") == "baseline" and name not in names]
+    baselines = {}
+    for name in names:
+        row = report["methods"][name]
+        baselines[name] = {"auc": pick(row["metrics"]["auc"]), "accuracy": pick(row["metrics"]["accuracy"]),
+                           "auc_female": pick(row["metrics"]["auc_female"]), "ece": row["metrics"]["ece"]["mean"],
+                           "auc_score_gender": row["metrics"]["auc_score_gender"]["mean"]}
+        if "repeats" in row:  # a row made over fewer repeats than the report
+            baselines[name]["repeats"] = row["repeats"]
     protocol = {k: report["protocol"][k] for k in ("folds", "repeats", "grouped_by")}
     protocol["dominant_speaker"] = report["data"]["dominant_speaker"]
+    protocol["configurations_tried"] = report["protocol"].get("configurations_tried", 1)
+    protocol["selection"] = report["protocol"].get("selection", "fixed in advance")
     return {"cv": cv, "baselines": baselines, "protocol": protocol}
 
 

@@ -19,7 +19,7 @@ from deceptio.train import TrainConfig, fit
 from deceptio.variants import get_variant
 from deceptio.weights import save_card, save_variant
 
-__all__ = ["release", "INCONCLUSIVE_BAND"]
+__all__ = ["release", "refresh_cards", "INCONCLUSIVE_BAND"]
 
 INCONCLUSIVE_BAND = 0.1  # |p − 0.5| below this is "inconclusive": the CV figures do not support finer calls
 
@@ -86,3 +86,27 @@ def release(
         }
         written.append(save_variant(model, card, out_dir))
     return written
+
+
+def refresh_cards(report: dict, weights_dir: Path, *, variants: tuple[str, ...]) -> list[Path]:
+    """Rewrite the figures (``cv``, ``baselines``, ``protocol``) of existing cards from a new report; weights untouched.
+
+    For a report made with exactly the configuration the weights were
+    trained with (new baseline rows, more repeats of a slow recipe): the
+    card's other fields, its weights and their sha256 stay as they are. A
+    card whose model or training configuration differs from the report's is
+    refused, as its figures would describe another recipe.
+    """
+    from deceptio.errors import WeightsError
+    from deceptio.weights import load_card
+
+    protocol = report["protocol"]
+    cards = {name: load_card(weights_dir, name) for name in variants}
+    for name, card in cards.items():  # all checked before any is written
+        if not card.get("members"):
+            same_model = ModelConfig.from_dict(card["model_config"]) == ModelConfig.from_dict(protocol["model_config"])
+            same_train = TrainConfig.from_dict(card["train_config"]) == TrainConfig.from_dict(protocol["train_config"])
+            if not (same_model and same_train):
+                raise WeightsError(f"{name}: the card's model or training configuration is not the report's; "
+                                   "retrain (deceptio train) instead of refreshing its figures")
+    return [save_card({**card, **card_figures(report, name)}, weights_dir) for name, card in cards.items()]

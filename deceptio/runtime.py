@@ -25,7 +25,7 @@ __all__ = ["tune_allocator"]
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _MMAP_THRESHOLD = 32 * 2**20  # glibc's largest allowed value on 64-bit systems
-_TRIM_THRESHOLD = 256 * 2**20
+_TRIM_THRESHOLD = 64 * 2**20  # freed memory above this at the top of the heap goes back to the system
 
 _applied: bool | None = None
 

@@ -148,6 +148,32 @@ def test_rows_made_elsewhere_join_the_report_only_in_the_same_folds(trained):
     assert "stale" not in report["methods"]
 
 
+def test_update_cards_takes_new_rows_into_the_cards_and_leaves_the_weights_alone(trained):
+    import shutil
+
+    root, weights = trained
+    copy = root / "weights_copy"
+    shutil.copytree(weights, copy)
+    before = {path.name: path.read_bytes() for path in copy.glob("*.safetensors")}
+    old_card = json.loads((copy / "prosody.json").read_text())
+    extra = root / "r5" / "extra"
+    shutil.copytree(root / "r4" / "extra", extra)
+    (extra / "stale.json").unlink()
+    args = ["evaluate", "--data", str(root / "data" / "manifest.csv"), "--folds", "2", "--repeats", "1",
+            "--report-dir", str(root / "r5"), "--cache-dir", str(root / "cache"), "--set", "train.epochs=1", "model.width=4"]
+    assert main([*args, "--update-cards", str(copy)]) == 0
+    card = json.loads((copy / "prosody.json").read_text())
+    assert card["baselines"]["oracle"]["auc"]["mean"] == 1.0 and "oracle" not in old_card["baselines"]
+    assert card["protocol"]["configurations_tried"] == 1 and card["protocol"]["selection"] == "fixed in advance"
+    assert card["sha256"] == old_card["sha256"] and card["temperature"] == old_card["temperature"]
+    assert {path.name: path.read_bytes() for path in copy.glob("*.safetensors")} == before
+    assert "oracle" in json.loads((copy / "ensemble.json").read_text())["baselines"]
+    # Figures of another recipe are refused, and nothing is written.
+    cards = {path.name: path.read_text() for path in copy.glob("*.json")}
+    assert main([*args[:-2], "train.epochs=2", "model.width=4", "--update-cards", str(copy)]) == 2
+    assert {path.name: path.read_text() for path in copy.glob("*.json")} == cards
+
+
 def test_screening_sets_the_count_of_configurations_tried_only_for_its_own_configuration():
     from deceptio.evaluate import screening_protocol
     from deceptio.models import ModelConfig
