@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             path = five if minutes == 5 else build_recording(minutes, folder)
             if minutes != 5:
                 analyse(path)  # warm-up at this length too, as the 5-minute figure had
-            seconds = median_s if minutes == 5 else median_time(lambda p=path: analyse(p), 3)
+            seconds = median_s if minutes == 5 else median_time(lambda p=path: analyse(p), args.runs)
             per_minute.append(round(seconds / minutes, 4))
             print(f"  {minutes:>2} min: {seconds:.2f} s ({seconds / minutes:.3f} s per minute)")
         peak = None if args.skip_15min else peak_rss_mb(folder / "story_15min.wav", args.weights)

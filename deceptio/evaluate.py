@@ -490,8 +490,11 @@ def _fmt(metric: dict, ci: bool = True) -> str:
     return text
 
 
-def _kind(method: dict) -> str:
-    return method["kind"] + (f" ({method['metrics']['n_clips']} clips)" if method.get("subset") else "")
+def _kind(method: dict, repeats: int | None = None) -> str:
+    notes = [f"{method['metrics']['n_clips']} clips"] if method.get("subset") else []
+    if repeats is not None and method.get("repeats", repeats) < repeats:  # a slow recipe run over the first repeats only
+        notes.append(f"{method['repeats']} repeat{'s' if method['repeats'] > 1 else ''}")
+    return method["kind"] + (f" ({', '.join(notes)})" if notes else "")
 
 
 def _table(methods: dict[str, dict], columns: tuple[str, ...], cells) -> list[str]:
@@ -519,7 +522,7 @@ def format_report(report: dict) -> str:
         "",
     ]
     lines += _table(methods, ("kind", "ROC AUC", "AUC (female)", "accuracy", "balanced acc.", "ECE"), lambda method, m: (
-        _kind(method), _fmt(m["auc"]), _fmt(m["auc_female"]), _fmt(m["accuracy"]), _fmt(m["balanced_accuracy"]),
+        _kind(method, protocol["repeats"]), _fmt(m["auc"]), _fmt(m["auc_female"]), _fmt(m["accuracy"]), _fmt(m["balanced_accuracy"]),
         f"{m['ece']['mean']:.3f}"))
     lines += [
         "",

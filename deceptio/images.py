@@ -157,8 +157,15 @@ def window_starts(n_frames: int, *, window: int, hop: int) -> np.ndarray:
     return starts
 
 
-def cut_windows(image: np.ndarray, starts: np.ndarray, *, window: int) -> np.ndarray:
-    """Cut ``(rows, frames)`` into ``(len(starts), rows, window)``; short images wrap around."""
+def cut_windows(image: np.ndarray | list[np.ndarray], starts: np.ndarray, *, window: int) -> np.ndarray:
+    """Cut ``(rows, frames)`` into ``(len(starts), rows, window)``; short images wrap around.
+
+    ``image`` may also be a list of images with the same frames, read as if
+    stacked top to bottom: only the cut windows are stacked, so a long
+    recording's whole stacked image (40 MB for 15 minutes) is never made.
+    """
+    if isinstance(image, (list, tuple)):
+        return np.concatenate([cut_windows(part, starts, window=window) for part in image], axis=1)
     n = image.shape[1]
     if n < window:
         image = np.tile(image, (1, -(-window // n)))

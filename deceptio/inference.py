@@ -232,8 +232,8 @@ class Detector:
         with torch.inference_mode():
             for loaded in members:
                 name = loaded.card["variant"]
-                image = stack_images(images, get_variant(name).images)
-                logits, starts = window_logits(loaded.model, image, window=loaded.train_config.window_frames,
+                parts = [images[part] for part in get_variant(name).images]  # stacked window by window
+                logits, starts = window_logits(loaded.model, parts, window=loaded.train_config.window_frames,
                                                hop=loaded.train_config.hop_frames)
                 temperature = loaded.card["temperature"]
                 member_p[name] = float(sigmoid(logits.mean() / temperature))

@@ -209,10 +209,14 @@ def fit(
 
 
 @torch.inference_mode()
-def window_logits(model: SlimResNet, image: np.ndarray, *, window: int, hop: int, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Logits of every analysis window of one ``(rows, frames)`` image, and the windows' start frames."""
-    starts = window_starts(image.shape[1], window=window, hop=hop)
-    windows = torch.from_numpy(cut_windows(image, starts, window=window)).unsqueeze(1)
-    windows = windows.contiguous(memory_format=torch.channels_last)  # what fused models run fastest on
-    logits = torch.cat([model(windows[i : i + batch_size]) for i in range(0, len(windows), batch_size)])
-    return logits.numpy().astype(np.float64), starts
+def window_logits(
+    model: SlimResNet, image: np.ndarray | list[np.ndarray], *, window: int, hop: int, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of every analysis window of one ``(rows, frames)`` image (or a list of them, stacked), and the windows' start frames."""
+    frames = (image[0] if isinstance(image, (list, tuple)) else image).shape[1]
+    starts = window_starts(frames, window=window, hop=hop)
+    logits = []
+    for i in range(0, len(starts), batch_size):  # cut per batch: the windows of a long recording never exist at once
+        windows = torch.from_numpy(cut_windows(image, starts[i : i + batch_size], window=window)).unsqueeze(1)
+        logits.append(model(windows.contiguous(memory_format=torch.channels_last)))  # what fused models run fastest on
+    return torch.cat(logits).numpy().astype(np.float64), starts

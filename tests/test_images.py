@@ -72,3 +72,15 @@ def test_sparse_ridge_matches_the_dense_gaussian(rng):
     sigma = centres[1] - centres[0]
     dense = (np.exp(-0.5 * ((centres[:, None, None] - values[None]) / sigma) ** 2).sum(axis=1)) * weight
     assert np.abs(_ridge(values, weight, -12.0, 12.0, 48) - dense).max() < 1e-3
+
+
+def test_windows_cut_from_a_list_of_images_equal_those_of_the_stacked_image(rng):
+    from deceptio.images import cut_windows, stack_images, window_starts
+
+    images = {"a": rng.standard_normal((3, 950)).astype(np.float32), "b": rng.standard_normal((5, 950)).astype(np.float32)}
+    starts = window_starts(950, window=400, hop=200)
+    stacked = cut_windows(stack_images(images, ("a", "b")), starts, window=400)
+    np.testing.assert_array_equal(cut_windows([images["a"], images["b"]], starts, window=400), stacked)
+    short = [images["a"][:, :150], images["b"][:, :150]]  # shorter than a window: both wrap around alike
+    np.testing.assert_array_equal(cut_windows(short, np.zeros(1, dtype=np.int64), window=400),
+                                  cut_windows(np.concatenate(short), np.zeros(1, dtype=np.int64), window=400))
