@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -148,6 +150,23 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _stop_gracefully_on_signals() -> None:
+    """Ctrl-C and SIGTERM (what a container host sends) both close the server cleanly, deleting kept uploads.
+
+    Gradio closes on KeyboardInterrupt; SIGTERM would otherwise kill the
+    process with the uploads still on disk, and a server started in the
+    background by a non-interactive shell inherits SIGINT ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers belong to the main thread
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     tune_allocator()
@@ -169,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         else:  # not ours to swallow
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     demo = build_demo(detector, weights_note=note)
+    _stop_gracefully_on_signals()
     demo.queue(default_concurrency_limit=args.concurrency, max_size=QUEUE_SIZE).launch(
         server_name=args.host, server_port=args.port, share=args.share, max_file_size=audio_config.max_bytes,
         allowed_paths=[str(ASSETS)], show_error=False,
