@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from deceptio.audio import load_audio, prepare  # noqa: E402
 from deceptio.features import FeatureConfig, compute_features  # noqa: E402
-from deceptio.images import IMAGE_ROWS, cut_windows, feature_images, window_starts  # noqa: E402
+from deceptio.images import cut_windows, feature_images, window_starts  # noqa: E402
 from deceptio.inference import Detector  # noqa: E402
 from deceptio.runtime import tune_allocator  # noqa: E402
 from deceptio.synthetic import synthetic_speech  # noqa: E402

@@ -23,12 +23,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from a checkout without installing deceptio
     sys.path.insert(0, str(REPO))
 
-from deceptio.data import default_cache_dir, extract_dataset, load_dataset  # noqa: E402
+from deceptio.data import default_cache_dir, default_manifest, extract_dataset, load_dataset  # noqa: E402
 from deceptio.evaluate import CVConfig, cross_validate  # noqa: E402
 from deceptio.features import FeatureConfig  # noqa: E402
 from deceptio.runtime import tune_allocator  # noqa: E402
 
-DEFAULT_MANIFEST = Path(os.environ.get("DECEPTIO_CORPUS", REPO.parent / "shared" / "data" / "real-life-trial")) / "manifest.csv"
+DEFAULT_MANIFEST = default_manifest()
 
 
 def main(argv: list[str] | None = None) -> int:

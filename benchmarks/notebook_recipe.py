@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -43,7 +42,7 @@ if str(REPO) not in sys.path:  # run as a script from a checkout without install
 
 from deceptio import jsonutil
 from deceptio.audio import HOP_LENGTH, SAMPLE_RATE, AudioConfig, load_audio
-from deceptio.data import Clip, default_cache_dir, load_manifest, turn_masks
+from deceptio.data import Clip, default_cache_dir, default_manifest, load_manifest, turn_masks
 from deceptio.errors import DataError, DeceptioError, ParameterError
 from deceptio.evaluate import CVConfig, make_folds
 from deceptio.metrics import accuracy, roc_auc
@@ -70,7 +69,7 @@ DESCRIPTION = (
     "The original notebook: matplotlib histograms (1/F0, centroid, contrast) as a 224×224 picture, "
     "ResNet-18, SGD 0.05, 10 epochs."
 )
-DEFAULT_MANIFEST = Path(os.environ.get("DECEPTIO_CORPUS", REPO.parent / "shared" / "data" / "real-life-trial")) / "manifest.csv"
+DEFAULT_MANIFEST = default_manifest()
 DEFAULT_OUT = Path("reports") / "extra" / "notebook_recipe.json"
 _RECIPE_VERSION = "1"  # bump when the picture changes in a way RecipeConfig does not capture
 

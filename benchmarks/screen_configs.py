@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import replace
@@ -32,14 +31,14 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from a checkout without installing deceptio
     sys.path.insert(0, str(REPO))
 
-from deceptio.data import default_cache_dir, extract_dataset, load_dataset  # noqa: E402
+from deceptio.data import default_cache_dir, default_manifest, extract_dataset, load_dataset  # noqa: E402
 from deceptio.evaluate import CVConfig, cross_validate  # noqa: E402
 from deceptio.features import FeatureConfig  # noqa: E402
 from deceptio.models import ModelConfig  # noqa: E402
 from deceptio.runtime import tune_allocator  # noqa: E402
 from deceptio.train import TrainConfig  # noqa: E402
 
-DEFAULT_MANIFEST = Path(os.environ.get("DECEPTIO_CORPUS", REPO.parent / "shared" / "data" / "real-life-trial")) / "manifest.csv"
+DEFAULT_MANIFEST = default_manifest()
 
 # name -> (what it tests, model overrides, train overrides). "fixed" is the configuration fixed in advance.
 CANDIDATES: dict[str, tuple[str, dict, dict]] = {
@@ -57,6 +56,16 @@ def _summary(metric: dict) -> dict:
     return {"mean": metric["mean"], "std": metric["std"]}
 
 
+def _measure(data: list, variant: str, name: str, cv: CVConfig, feature_config: FeatureConfig) -> tuple[dict, dict]:
+    """Cross-validate candidate ``name`` on ``variant``: its metrics (mean and sd over repeats) and the whole report."""
+    _, model_overrides, train_overrides = CANDIDATES[name]
+    report = cross_validate(data, variants=(variant,), cv=cv, model_config=replace(ModelConfig(), **model_overrides),
+                            train_config=replace(TrainConfig(), **train_overrides), feature_config=feature_config,
+                            cache_dir=default_cache_dir(), progress=False)
+    metrics = report["methods"][variant]["metrics"]
+    return {key: _summary(metrics[key]) for key in METRICS if key in metrics}, report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_MANIFEST)
@@ -71,39 +80,28 @@ def main(argv: list[str] | None = None) -> int:
 
     feature_config = FeatureConfig()
     data = extract_dataset(load_dataset(args.data), feature_config=feature_config, cache_dir=default_cache_dir())
-    rows = {}
+    rows, screening_report = {}, None
     for name in args.only or CANDIDATES:
         description, model_overrides, train_overrides = CANDIDATES[name]
-        model_config = replace(ModelConfig(), **model_overrides)
-        train_config = replace(TrainConfig(), **train_overrides)
         start = time.perf_counter()
-        report = cross_validate(data, variants=(args.variant,), cv=CVConfig(repeats=args.repeats), model_config=model_config,
-                                train_config=train_config, feature_config=feature_config, cache_dir=default_cache_dir(),
-                                progress=False)
-        metrics = report["methods"][args.variant]["metrics"]
+        summary, screening_report = _measure(data, args.variant, name, CVConfig(repeats=args.repeats), feature_config)
         rows[name] = {"description": description, "model": model_overrides, "train": train_overrides,
-                      "seconds": round(time.perf_counter() - start, 1),
-                      **{key: _summary(metrics[key]) for key in METRICS if key in metrics}}
-        print(f"{name:<14} AUC {metrics['auc']['mean']:.3f} ± {metrics['auc']['std']:.3f}  female {metrics['auc_female']['mean']:.3f}"
-              f"  ECE {metrics['ece']['mean']:.3f}  score→gender {metrics['auc_score_gender']['mean']:.3f}", flush=True)
+                      "seconds": round(time.perf_counter() - start, 1), **summary}
+        print(f"{name:<14} AUC {summary['auc']['mean']:.3f} ± {summary['auc']['std']:.3f}  female {summary['auc_female']['mean']:.3f}"
+              f"  ECE {summary['ece']['mean']:.3f}  score→gender {summary['auc_score_gender']['mean']:.3f}", flush=True)
     fixed = rows.get("fixed")
     confirmation = None
     if args.confirm:
         confirmation = {"candidate": args.confirm, "seeds": list(range(args.repeats, 5))}
         for name in ("fixed", args.confirm):
-            _, model_overrides, train_overrides = CANDIDATES[name]
-            report = cross_validate(data, variants=(args.variant,), cv=CVConfig(repeats=5 - args.repeats, first_seed=args.repeats),
-                                    model_config=replace(ModelConfig(), **model_overrides),
-                                    train_config=replace(TrainConfig(), **train_overrides), feature_config=feature_config,
-                                    cache_dir=default_cache_dir(), progress=False)
-            metrics = report["methods"][args.variant]["metrics"]
-            confirmation[name] = {key: _summary(metrics[key]) for key in METRICS if key in metrics}
-            print(f"confirmation, seeds {confirmation['seeds']}: {name:<14} AUC {metrics['auc']['mean']:.3f} ± {metrics['auc']['std']:.3f}"
-                  f"  score→gender {metrics['auc_score_gender']['mean']:.3f}", flush=True)
+            summary, _ = _measure(data, args.variant, name, CVConfig(repeats=5 - args.repeats, first_seed=args.repeats), feature_config)
+            confirmation[name] = summary
+            print(f"confirmation, seeds {confirmation['seeds']}: {name:<14} AUC {summary['auc']['mean']:.3f} ± {summary['auc']['std']:.3f}"
+                  f"  score→gender {summary['auc_score_gender']['mean']:.3f}", flush=True)
     result = {
         "variant": args.variant,
         "repeats": args.repeats,
-        "fold_assignments_sha256": report["protocol"]["fold_assignments_sha256"],
+        "fold_assignments_sha256": screening_report["protocol"]["fold_assignments_sha256"],
         "configurations_tried": len(rows),
         "rows": rows,
         "confirmation": confirmation,
@@ -115,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         f"# Configurations screened on `{args.variant}` ({args.repeats} repeats of the report's speaker-grouped 5-fold splits)",
         "",
         "Written by `python benchmarks/screen_configs.py`. Mean ± sd over repeats; Δ is against the configuration fixed in advance. "
-        f"The label itself predicts the subject's gender with AUC {report['data']['auc_label_gender']:.3f}: a score "
+        f"The label itself predicts the subject's gender with AUC {screening_report['data']['auc_label_gender']:.3f}: a score "
         "above that is more a gender detector than the label.",
         "",
         "| configuration | what it changes | AUC | Δ AUC | female AUC | gender-balanced AUC | ECE | AUC score→gender |",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,11 +27,11 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from a checkout without installing deceptio
     sys.path.insert(0, str(REPO))
 
-from deceptio.data import extract_dataset, load_dataset  # noqa: E402
+from deceptio.data import default_manifest, extract_dataset, load_dataset  # noqa: E402
 from deceptio.inference import Detector  # noqa: E402
 from deceptio.metrics import roc_auc  # noqa: E402
 
-DEFAULT_MANIFEST = Path(os.environ.get("DECEPTIO_CORPUS", REPO.parent / "shared" / "data" / "real-life-trial")) / "manifest.csv"
+DEFAULT_MANIFEST = default_manifest()
 
 
 def score_clips(manifest: Path, weights: Path) -> dict:

@@ -49,6 +49,12 @@ class Clip:
     turns: Path | None = None  # CSV start,end,speaker,role,gender; only role=subject is labelled
 
 
+def default_manifest() -> Path:
+    """The shared Real-life Trial corpus's manifest: ``$DECEPTIO_CORPUS/manifest.csv``, else ``../shared`` beside the checkout."""
+    corpus = os.environ.get("DECEPTIO_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "data" / "real-life-trial")
+    return Path(corpus) / "manifest.csv"
+
+
 def default_cache_dir() -> Path:
     """``$DECEPTIO_CACHE`` or ``~/.cache/deceptio``."""
     return Path(os.environ.get("DECEPTIO_CACHE", Path.home() / ".cache" / "deceptio"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -356,11 +356,8 @@ def screening_protocol(screening: dict | None, model_config: ModelConfig, train_
     fixed = screening["rows"]["fixed"]
     adopted = screening.get("adopted", "fixed")
     reported = screening["rows"].get(adopted, fixed)
-    expected_model = {**ModelConfig().to_dict(), **reported.get("model", {})}
-    expected_train = {**TrainConfig().key_dict(), **reported.get("train", {})}
-    expected_model["layers"] = list(expected_model["layers"])
-    actual_model = {**model_config.to_dict(), "layers": list(model_config.layers)}
-    if actual_model != expected_model or train_config.key_dict() != expected_train:
+    if (replace(ModelConfig(), **reported.get("model", {})) != model_config
+            or replace(TrainConfig(), **reported.get("train", {})) != train_config):
         return {"configurations_tried": 1, "selection": "fixed in advance"}
     others = screening["configurations_tried"] - 1
     where = f"on {screening['variant']} over {screening['repeats']} repeats of these folds (reports/screening.md)"

@@ -11,7 +11,7 @@ import torch
 
 from deceptio.audio import AudioConfig, Recording, prepare
 from deceptio.errors import ParameterError, UnknownVariantError, WeightsError
-from deceptio.features import FeatureConfig, compute_features
+from deceptio.features import FeatureConfig, check_threads, compute_features
 from deceptio.images import feature_images, stack_images
 from deceptio.metrics import sigmoid
 from deceptio.models import SlimResNet, fuse_for_inference
@@ -113,8 +113,7 @@ class Detector:
             raise WeightsError(f"no model cards in {self.weights}")
         for name in names:
             get_variant(name)  # unknown names fail before anything loads
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise ParameterError(f"threads={threads!r} must be an integer >= 1")
+        check_threads(threads)
         self.audio_config = audio_config
         self.threads = threads
         self.cards: dict[str, dict] = {name: load_card(self.weights, name) for name in names}

@@ -11,13 +11,14 @@ import numpy as np
 from deceptio import __version__
 from deceptio.audio import AudioConfig
 from deceptio.data import ClipFeatures
+from deceptio.errors import WeightsError
 from deceptio.evaluate import card_figures, variant_images
 from deceptio.features import FeatureConfig
 from deceptio.images import IMAGE_ROWS
 from deceptio.models import ModelConfig
 from deceptio.train import TrainConfig, fit
 from deceptio.variants import get_variant
-from deceptio.weights import save_card, save_variant
+from deceptio.weights import load_card, save_card, save_variant
 
 __all__ = ["release", "refresh_cards", "INCONCLUSIVE_BAND"]
 
@@ -97,9 +98,6 @@ def refresh_cards(report: dict, weights_dir: Path, *, variants: tuple[str, ...])
     card whose model or training configuration differs from the report's is
     refused, as its figures would describe another recipe.
     """
-    from deceptio.errors import WeightsError
-    from deceptio.weights import load_card
-
     protocol = report["protocol"]
     cards = {name: load_card(weights_dir, name) for name in variants}
     for name, card in cards.items():  # all checked before any is written

@@ -27,13 +27,12 @@ import numpy as np
 import soundfile as sf
 from matplotlib import image as mpimg
 
+from conftest import REPO, WEIGHTS
 from deceptio.audio import AudioConfig
 from deceptio.synthetic import synthetic_speech
 
 __all__ = ["OK", "KINDS", "BadInput", "build_bad_inputs", "free_port", "running_app", "REPO", "WEIGHTS"]
 
-REPO = Path(__file__).resolve().parent.parent
-WEIGHTS = Path(os.environ.get("DECEPTIO_TEST_WEIGHTS", REPO / "weights"))
 OK = "ok"
 # Larger than the library's default cap (AudioConfig.max_bytes), so the library and the CLI refuse it
 # too; the app under test runs with a smaller upload cap (UPLOAD_CAP_MB) and refuses it at the upload.

@@ -12,6 +12,7 @@ from deceptio.synthetic import synthetic_speech  # noqa: F401  (tests import it 
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("DECEPTIO_CORPUS", REPO.parent / "shared" / "data" / "real-life-trial"))
+WEIGHTS = Path(os.environ.get("DECEPTIO_TEST_WEIGHTS", REPO / "weights"))  # the weights the tests load
 
 
 @pytest.fixture

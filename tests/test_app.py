@@ -5,16 +5,14 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import re
 import shutil
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import synthetic_speech
+from conftest import REPO, WEIGHTS, synthetic_speech
 from matplotlib.figure import Figure
 
 from deceptio import cli
@@ -23,8 +21,6 @@ from deceptio.page import CAVEAT
 from deceptio.plots import panels_for
 from deceptio.variants import VARIANTS
 
-REPO = Path(__file__).resolve().parent.parent
-WEIGHTS = Path(os.environ.get("DECEPTIO_TEST_WEIGHTS", REPO / "weights"))
 EXAMPLE = REPO / "assets" / "synthetic_story_male.flac"
 
 

@@ -20,9 +20,8 @@ import soundfile as sf
 import soxr
 
 from bad_inputs import running_app
+from conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
-WEIGHTS = Path(os.environ.get("DECEPTIO_TEST_WEIGHTS", REPO / "weights"))
 CHROMIUM = Path("/usr/bin/chromium")
 LONG_STORY = REPO / "assets" / "synthetic_long_story_female.ogg"
 MIC_SOURCE = REPO / "assets" / "synthetic_statement_female.ogg"
@@ -90,6 +89,16 @@ def _wait_for_verdict(page, pattern: str = r"Verdict: (truthful|deceptive|inconc
     return page.locator("#verdict").inner_text()
 
 
+def _analyze(page) -> tuple[str, float, float]:
+    """Click Analyze and wait for the verdict and the plots: (verdict text, recording seconds, click-to-verdict seconds)."""
+    started = time.perf_counter()
+    page.locator("#analyze").click()
+    verdict = _wait_for_verdict(page)
+    elapsed = time.perf_counter() - started
+    _wait_for_plots(page)
+    return verdict, float(re.search(r"([\d.]+) s recording", verdict).group(1)), elapsed
+
+
 def _image_source(page, elem_id: str) -> str:
     return page.locator(f"#{elem_id} img").first.get_attribute("src") or ""
 
@@ -109,12 +118,7 @@ def test_upload_analyze_see_features_and_timeline_then_switch_variant(server, ca
         page.locator("#audio input[type=file]").set_input_files(str(LONG_STORY))
         expect(page.locator("#audio audio, #audio [data-testid='waveform-Recording'] canvas, #audio .waveform-container").first
                ).to_be_attached(timeout=60_000)
-        started = time.perf_counter()
-        page.locator("#analyze").click()
-        verdict = _wait_for_verdict(page)
-        elapsed = time.perf_counter() - started
-        _wait_for_plots(page)
-        seconds = float(re.search(r"([\d.]+) s recording", verdict).group(1))
+        verdict, seconds, elapsed = _analyze(page)
         assert "with ensemble" in verdict and abs(seconds - sf.info(LONG_STORY).duration) < 0.5
         probability = page.locator("#probability").inner_text()
         assert "deceptive" in probability and "truthful" in probability and "%" in probability
@@ -157,12 +161,7 @@ def test_record_from_the_microphone_and_get_a_verdict(server, tmp_path, capsys):
         assert upload.value.ok
         expect(audio.get_by_role("button", name="Record", exact=True)).to_have_count(0, timeout=30_000)
         page.wait_for_timeout(1_000)
-        started = time.perf_counter()
-        page.locator("#analyze").click()
-        verdict = _wait_for_verdict(page)
-        elapsed = time.perf_counter() - started
-        _wait_for_plots(page)
-        seconds = float(re.search(r"([\d.]+) s recording", verdict).group(1))
+        verdict, seconds, elapsed = _analyze(page)
         assert 5.0 <= seconds <= 12.0  # what was recorded, not an example file
         with capsys.disabled():
             print(f"\n[browser] click to verdict on a {seconds:.1f} s microphone recording: {elapsed:.1f} s")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import REPO, WEIGHTS
 from deceptio.errors import ParameterError, WeightsError
 from deceptio.hub import (
     HubWeights,
@@ -24,8 +25,6 @@ from deceptio.hub import (
 )
 from deceptio.weights import available_cards
 
-REPO = Path(__file__).resolve().parent.parent
-WEIGHTS = Path(os.environ.get("DECEPTIO_TEST_WEIGHTS", REPO / "weights"))
 REPO_ID = "deceptio-tests/weights"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

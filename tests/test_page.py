@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
+from conftest import REPO, WEIGHTS
 from deceptio.inference import Analysis, Detector, WindowPrediction
 from deceptio.page import (
     CAVEAT,
@@ -17,9 +16,6 @@ from deceptio.page import (
     verdict_summary,
 )
 from deceptio.variants import VARIANTS
-
-REPO = Path(__file__).resolve().parent.parent
-WEIGHTS = Path(os.environ.get("DECEPTIO_TEST_WEIGHTS", REPO / "weights"))
 
 
 def _card(auc: float, auc_sd: float, gender: float) -> dict:

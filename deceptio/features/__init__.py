@@ -37,6 +37,7 @@ __all__ = [
     "FEATURES",
     "Feature",
     "FeatureConfig",
+    "check_threads",
     "compute_features",
     "deltas",
     "fft_frequencies",
@@ -221,6 +222,12 @@ FEATURES: dict[str, Feature] = {
 }
 
 
+def check_threads(threads: int | None) -> None:
+    """Refuse a thread count that is neither None (the default) nor an integer >= 1."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ParameterError(f"threads={threads!r} must be an integer >= 1")
+
+
 def _default_threads() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -276,8 +283,7 @@ def compute_features(
         raise ParameterError(f"config must be a FeatureConfig, got {type(config).__name__}")
     if isinstance(names, str):
         raise ParameterError(f"names must be a list of feature names, got the string {names!r}")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ParameterError(f"threads={threads!r} must be an integer >= 1")
+    check_threads(threads)
     names = list(FEATURES) if names is None else list(dict.fromkeys(names))
     unknown = [name for name in names if name not in FEATURES]
     if unknown:
