@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
 import numbers
 import os
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import soundfile as sf
 import soxr
 
 from deceptio.errors import AudioError, ParameterError
+from deceptio.settings import Settings, check_setting, setting
 
 __all__ = [
     "SAMPLE_RATE",
@@ -47,55 +47,18 @@ def _is_int(x: object) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
-def _is_real(x: object) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
-
-
 def _raise_unmet(owner: str, rules: dict[str, tuple[object, bool, str]]) -> None:
     for name, (value, ok, rule) in rules.items():
         if not ok:
             raise ParameterError(f"{owner}{name}={value!r} must be {rule}")
 
 
-def _vad_rules(
-    *,
-    frame_length: object,
-    floor_db: object,
-    noise_percentile: object,
-    loud_percentile: object,
-    threshold_ratio: object,
-    min_snr_db: object,
-    min_gap_s: object,
-    min_island_s: object,
-) -> dict[str, tuple[object, bool, str]]:
-    def percentile(p: object) -> bool:
-        return _is_real(p) and 0 <= p <= 100
-
-    return {
-        "frame_length": (frame_length, _is_int(frame_length) and frame_length > 0, "an integer > 0"),
-        "floor_db": (floor_db, _is_real(floor_db) and floor_db <= 0, "a number <= 0 (dBFS)"),
-        "noise_percentile": (noise_percentile, percentile(noise_percentile), "in [0, 100]"),
-        "loud_percentile": (
-            loud_percentile,
-            percentile(loud_percentile)
-            and percentile(noise_percentile)
-            and loud_percentile > noise_percentile,
-            f"in [0, 100] and above noise_percentile={noise_percentile!r}",
-        ),
-        "threshold_ratio": (
-            threshold_ratio,
-            _is_real(threshold_ratio) and 0 <= threshold_ratio <= 1,
-            "in [0, 1]",
-        ),
-        "min_snr_db": (min_snr_db, _is_real(min_snr_db) and min_snr_db >= 0, "a number >= 0"),
-        "min_gap_s": (min_gap_s, _is_real(min_gap_s) and min_gap_s >= 0, "a number >= 0"),
-        "min_island_s": (min_island_s, _is_real(min_island_s) and min_island_s >= 0, "a number >= 0"),
-    }
-
-
 @dataclass(frozen=True)
-class AudioConfig:
+class AudioConfig(Settings):
     """How recordings are loaded, bounded and split into speech and silence.
+
+    The ``vad_`` fields are the arguments of `speech_mask`, which checks
+    its arguments by these fields' rules.
 
     Raises
     ------
@@ -103,54 +66,32 @@ class AudioConfig:
         When a field is out of its domain; the message names field and value.
     """
 
-    sample_rate: int = SAMPLE_RATE  # rate every recording is resampled to
-    hop_length: int = HOP_LENGTH  # samples between speech-mask frames; must match the features
-    max_duration_s: float = 900.0  # 15 min: longer uploads are refused, not truncated
-    min_speech_s: float = 2.0  # less speech than this cannot support a verdict
-    min_input_rate: int = 8000  # narrow-band telephone audio is the poorest accepted
-    max_input_rate: int = 192000  # highest rate studio recorders write
-    max_bytes: int = 200_000_000  # refuse bigger files before decoding them
-    vad_frame_length: int = 320  # 20 ms energy window, centred on each frame; longer ones smear the edges
-    vad_floor_db: float = -55.0  # nothing quieter than this (dBFS RMS) is speech
-    vad_noise_percentile: float = 10.0  # frame level taken as the noise floor
-    vad_loud_percentile: float = 95.0  # frame level taken as loud speech
-    vad_threshold_ratio: float = 0.3  # threshold sits this far from noise floor to loud speech
-    vad_min_snr_db: float = 6.0  # ... and at least this far above the noise floor
-    vad_min_gap_s: float = 0.3  # pauses shorter than this stay inside the speech
-    vad_min_island_s: float = 0.1  # bursts shorter than this (clicks) are not speech
+    sample_rate: int = setting(SAMPLE_RATE, gt=0)  # rate every recording is resampled to
+    hop_length: int = setting(HOP_LENGTH, gt=0)  # samples between speech-mask frames; must match the features
+    max_duration_s: float = setting(900.0, gt=0)  # 15 min: longer uploads are refused, not truncated
+    min_speech_s: float = setting(2.0, ge=0)  # less speech than this cannot support a verdict
+    min_input_rate: int = setting(8000, gt=0)  # narrow-band telephone audio is the poorest accepted
+    max_input_rate: int = setting(192000, gt=0)  # highest rate studio recorders write
+    max_bytes: int = setting(200_000_000, gt=0)  # refuse bigger files before decoding them
+    vad_frame_length: int = setting(320, gt=0)  # 20 ms energy window, centred on each frame; longer ones smear the edges
+    vad_floor_db: float = setting(-55.0, le=0)  # nothing quieter than this (dBFS RMS) is speech
+    vad_noise_percentile: float = setting(10.0, ge=0, le=100)  # frame level taken as the noise floor
+    vad_loud_percentile: float = setting(95.0, ge=0, le=100)  # frame level taken as loud speech
+    vad_threshold_ratio: float = setting(0.3, ge=0, le=1)  # threshold sits this far from noise floor to loud speech
+    vad_min_snr_db: float = setting(6.0, ge=0)  # ... and at least this far above the noise floor
+    vad_min_gap_s: float = setting(0.3, ge=0)  # pauses shorter than this stay inside the speech
+    vad_min_island_s: float = setting(0.1, ge=0)  # bursts shorter than this (clicks) are not speech
 
-    def __post_init__(self) -> None:
-        def positive_int(x: object) -> bool:
-            return _is_int(x) and x > 0
-
-        def positive_real(x: object) -> bool:
-            return _is_real(x) and x > 0
-
-        _raise_unmet(
-            "AudioConfig.",
-            {
-                "sample_rate": (self.sample_rate, positive_int(self.sample_rate), "an integer > 0"),
-                "hop_length": (self.hop_length, positive_int(self.hop_length), "an integer > 0"),
-                "max_duration_s": (self.max_duration_s, positive_real(self.max_duration_s), "a number > 0"),
-                "min_speech_s": (
-                    self.min_speech_s,
-                    _is_real(self.min_speech_s)
-                    and positive_real(self.max_duration_s)
-                    and 0 <= self.min_speech_s <= self.max_duration_s,
-                    f"in [0, max_duration_s={self.max_duration_s!r}]",
-                ),
-                "min_input_rate": (self.min_input_rate, positive_int(self.min_input_rate), "an integer > 0"),
-                "max_input_rate": (
-                    self.max_input_rate,
-                    positive_int(self.max_input_rate)
-                    and positive_int(self.min_input_rate)
-                    and self.max_input_rate >= self.min_input_rate,
-                    f"an integer >= min_input_rate={self.min_input_rate!r}",
-                ),
-                "max_bytes": (self.max_bytes, positive_int(self.max_bytes), "an integer > 0"),
-            },
+    def _check(self) -> None:
+        self._require("min_speech_s", self.min_speech_s <= self.max_duration_s, f"<= max_duration_s={self.max_duration_s!r}")
+        self._require(
+            "max_input_rate", self.max_input_rate >= self.min_input_rate, f">= min_input_rate={self.min_input_rate!r}"
         )
-        _raise_unmet("AudioConfig.vad_", _vad_rules(**self._vad_kwargs()))
+        self._require(
+            "vad_loud_percentile",
+            self.vad_loud_percentile > self.vad_noise_percentile,
+            f"above vad_noise_percentile={self.vad_noise_percentile!r}",
+        )
 
     def speech_mask_kwargs(self) -> dict[str, object]:
         """The keyword arguments that make `speech_mask` use this configuration."""
@@ -479,23 +420,23 @@ def speech_mask(
     y = np.asarray(y)
     if y.ndim != 1 or y.dtype.kind != "f" or not np.isfinite(y).all():
         raise ParameterError(f"y must be a finite 1-D float array, not {y.dtype} with shape {y.shape}")
-    _raise_unmet(
-        "",
-        {
-            "sample_rate": (sample_rate, _is_int(sample_rate) and sample_rate > 0, "an integer > 0"),
-            "hop_length": (hop_length, _is_int(hop_length) and hop_length > 0, "an integer > 0"),
-            **_vad_rules(
-                frame_length=frame_length,
-                floor_db=floor_db,
-                noise_percentile=noise_percentile,
-                loud_percentile=loud_percentile,
-                threshold_ratio=threshold_ratio,
-                min_snr_db=min_snr_db,
-                min_gap_s=min_gap_s,
-                min_island_s=min_island_s,
-            ),
-        },
-    )
+    # Each argument by the rules of the AudioConfig field it stands for: frame_length by vad_frame_length's, ...
+    arguments = {
+        "sample_rate": sample_rate,
+        "hop_length": hop_length,
+        "frame_length": frame_length,
+        "floor_db": floor_db,
+        "noise_percentile": noise_percentile,
+        "loud_percentile": loud_percentile,
+        "threshold_ratio": threshold_ratio,
+        "min_snr_db": min_snr_db,
+        "min_gap_s": min_gap_s,
+        "min_island_s": min_island_s,
+    }
+    for name, value in arguments.items():
+        check_setting(AudioConfig, name if name in ("sample_rate", "hop_length") else f"vad_{name}", value, label=name)
+    if not loud_percentile > noise_percentile:
+        raise ParameterError(f"loud_percentile={loud_percentile!r} must be above noise_percentile={noise_percentile!r}")
     n_frames = 1 + len(y) // hop_length
     # Zero padding keeps every frame centred on t * hop_length, as the features' frames are.
     left = frame_length // 2

@@ -78,6 +78,7 @@ def _configs(overrides: list[str]):
     from deceptio.train import TrainConfig
 
     configs = {"model": ModelConfig(), "train": TrainConfig(), "features": FeatureConfig()}
+    changes = {section: {} for section in configs}
     for item in overrides:
         key, sep, raw = item.partition("=")
         section, _, name = key.partition(".")
@@ -86,9 +87,14 @@ def _configs(overrides: list[str]):
             raise ParameterError(f"unknown setting {item!r}; use SECTION.NAME=VALUE with one of: {', '.join(known)}")
         try:
             value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):  # not a Python literal: a word
             value = raw
-        configs[section] = replace(configs[section], **{name: value})
+        changes[section][name] = (item, value)
+    for section, changed in changes.items():  # a section's settings at once: a rule may tie two of them
+        try:
+            configs[section] = replace(configs[section], **{name: value for name, (_, value) in changed.items()})
+        except ParameterError as error:
+            raise ParameterError(f"--set {' '.join(item for item, _ in changed.values())}: {error}") from None
     return configs["model"], configs["train"], configs["features"]
 
 

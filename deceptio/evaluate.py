@@ -50,7 +50,7 @@ BASELINES = {
     "channel_only": "mfcc_logreg on the OTHER speakers' turns (lawyers, judges): the room and context, not the subject.",
     "mfcc_logreg_channel_subset": "mfcc_logreg on the subject's turns, trained and scored on the channel_only clips only.",
 }
-SALIENCY_CAPTION = "Grad-CAM of the shipped spec_prosody on a few training clips."
+SALIENCY_CAPTION = "Class activation maps of the shipped spec_prosody on a few training clips (red raised p(deceptive), blue lowered it)."
 CHANNEL_MIN_S = 1.0  # clips need this much of other speakers' speech for the channel-only baseline
 
 

@@ -198,17 +198,22 @@ class Detector:
         )
 
     def saliency(self, analysis: Analysis) -> dict[str, np.ndarray]:
-        """Grad-CAM maps over the images each variant of ``analysis`` read.
+        """Class activation maps over the images each variant of ``analysis`` read (see :meth:`saliency_maps`)."""
+        return self.saliency_maps(analysis.images, variant=analysis.variant)
+
+    def saliency_maps(self, images: dict[str, np.ndarray], *, variant: str) -> dict[str, np.ndarray]:
+        """Class activation maps of ``variant`` over normalised feature ``images`` (as :meth:`score_frames` returns them).
 
         Returns, per model variant (the ensemble's members for the ensemble),
         an array shaped like that variant's stacked input image
-        ``(rows, len(analysis.frames))``: where high, that region raised
-        p(deceptive).
+        ``(rows, frames)``, in logit units: positive where a region raised
+        p(deceptive), negative where it lowered it. Forward passes only: the
+        scoring copies are never differentiated.
         """
         maps = {}
-        for loaded in self._member_models(analysis.variant):
+        for loaded in self._member_models(variant):
             name = loaded.card["variant"]
-            image = stack_images(analysis.images, get_variant(name).images)
+            image = stack_images(images, get_variant(name).images)
             maps[name] = image_saliency(loaded.model, image, window=loaded.train_config.window_frames,
                                         hop=loaded.train_config.hop_frames)
         return maps

@@ -12,49 +12,33 @@ compute the same outputs.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from deceptio.errors import ParameterError
+from deceptio.settings import Settings, setting
 
 __all__ = ["BasicBlock", "ModelConfig", "SlimResNet", "create_model", "fuse_for_inference"]
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """Shape of the network; stored in every model card so weights rebuild themselves."""
+class ModelConfig(Settings):
+    """Shape of the network; stored in every model card so weights rebuild themselves.
 
-    in_channels: int = 1  # feature images are stacked vertically into one channel
-    width: int = 16  # channels of the first stage, doubled at each of the four stages
-    layers: tuple[int, int, int, int] = (1, 1, 1, 1)  # BasicBlocks per stage; ~1,000 windows cannot feed a ResNet-18
-    dropout: float = 0.3  # before the classifier
-    time_pool: int = 2  # average adjacent 10 ms frames first: halves the cost, 20 ms still resolves prosody
+    Raises
+    ------
+    ParameterError
+        On construction, naming the field and its value, if a setting has the
+        wrong type or is out of range.
+    """
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "layers", tuple(int(n) for n in self.layers))
-        if self.in_channels < 1:
-            raise ParameterError(f"in_channels={self.in_channels} must be >= 1")
-        if self.width < 4:
-            raise ParameterError(f"width={self.width} must be >= 4")
-        if len(self.layers) != 4 or min(self.layers) < 1:
-            raise ParameterError(f"layers={self.layers} must be four integers >= 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ParameterError(f"dropout={self.dropout} must be in [0, 1)")
-        if self.time_pool < 1:
-            raise ParameterError(f"time_pool={self.time_pool} must be >= 1")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ParameterError(f"unknown ModelConfig fields {unknown}; known: {sorted(known)}")
-        return cls(**values)
+    in_channels: int = setting(1, ge=1)  # feature images are stacked vertically into one channel
+    width: int = setting(16, ge=4)  # channels of the first stage, doubled at each of the four stages
+    layers: tuple[int, int, int, int] = setting((1, 1, 1, 1), ge=1)  # BasicBlocks per stage; ~1,000 windows cannot feed a ResNet-18
+    dropout: float = setting(0.3, ge=0, lt=1)  # before the classifier
+    time_pool: int = setting(2, ge=1)  # average adjacent 10 ms frames first: halves the cost, 20 ms still resolves prosody
 
 
 def _conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -103,6 +87,7 @@ class SlimResNet(nn.Module):
         self.layer4 = self._make_layer(width * 8, config.layers[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(width * 8, 1))
+        self.scoring_only = False  # True on the copies fuse_for_inference makes
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -126,10 +111,40 @@ class SlimResNet(nn.Module):
         layers += [BasicBlock(planes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's activations ``(batch, width * 8, cells_rows, cells_frames)``, before pooling."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(self.input_pool(x)))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1)).squeeze(-1)
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.scoring_only:  # see fuse_for_inference: never differentiated
+            with torch.inference_mode():
+                return self._head(self.features(x))
+        return self._head(self.features(x))
+
+    def _head(self, activations: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.avgpool(activations), 1)).squeeze(-1)
+
+    def forward_cam(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the class activation map of the last stage (Zhou et al. 2016), forward only.
+
+        With global average pooling and one linear unit the logit *is* the
+        map's mean plus the bias: ``logit = mean(cam) + fc.bias``, where
+        ``cam[h, w] = fc.weight · activation[:, h, w]`` (dropout is off in
+        eval mode). So the map is an exact decomposition of the logit over
+        the last stage's cells (about rows/32 × frames/64), with no gradient.
+        Positive cells raised p(deceptive), negative ones lowered it.
+
+        Returns
+        -------
+        logits : torch.Tensor [shape=(batch,)]
+        cam : torch.Tensor [shape=(batch, cells_rows, cells_frames)], in logit units
+        """
+        with torch.inference_mode():
+            activations = self.features(x)
+            linear = self.fc[-1]
+            cam = torch.einsum("nchw,c->nhw", activations, linear.weight[0])
+            return cam.mean(dim=(1, 2)) + linear.bias[0], cam
 
 
 def create_model(config: ModelConfig | None = None) -> SlimResNet:
@@ -137,21 +152,33 @@ def create_model(config: ModelConfig | None = None) -> SlimResNet:
     return SlimResNet(config or ModelConfig())
 
 
+def _conv_bn_pairs(model: SlimResNet) -> list[tuple[nn.Module, str, str]]:
+    """``(parent, conv name, BatchNorm name)`` of every convolution followed by a BatchNorm."""
+    pairs = [(model, "conv1", "bn1")]
+    for stage in (model.layer1, model.layer2, model.layer3, model.layer4):
+        for block in stage:
+            pairs += [(block, "conv1", "bn1"), (block, "conv2", "bn2")]
+            if block.downsample is not None:
+                pairs.append((block.downsample, "0", "1"))
+    return pairs
+
+
 def fuse_for_inference(model: SlimResNet) -> SlimResNet:
     """A copy for scoring only: BatchNorms folded into their convolutions, channels-last memory.
 
     Same outputs within float rounding (~1e-6) and about twice as fast on a
-    CPU; not trainable as is (the BatchNorms are gone).
+    CPU. The copy is never differentiated: its parameters do not require
+    gradients and its forward passes run in inference mode, so its outputs
+    have no autograd graph and ``backward()`` through them raises. (oneDNN's
+    backward kernels on folded, channels-last convolutions hung or corrupted
+    memory on some AVX2 CPUs; saliency uses :meth:`SlimResNet.forward_cam`,
+    which needs no gradient.)
     """
-    from torch.ao.quantization import fuse_modules
-
     fused = copy.deepcopy(model).eval()
-    pairs = [["conv1", "bn1"]]
-    for stage in ("layer1", "layer2", "layer3", "layer4"):
-        for index, block in enumerate(getattr(fused, stage)):
-            prefix = f"{stage}.{index}"
-            pairs += [[f"{prefix}.conv1", f"{prefix}.bn1"], [f"{prefix}.conv2", f"{prefix}.bn2"]]
-            if block.downsample is not None:
-                pairs.append([f"{prefix}.downsample.0", f"{prefix}.downsample.1"])
-    fused = fuse_modules(fused, pairs)
+    for parent, conv_name, bn_name in _conv_bn_pairs(fused):
+        conv, bn = getattr(parent, conv_name), getattr(parent, bn_name)
+        parent._modules[conv_name] = fuse_conv_bn_eval(conv, bn)  # _modules: Sequential children are named "0", "1"
+        parent._modules[bn_name] = nn.Identity()
+    fused.requires_grad_(False)
+    fused.scoring_only = True
     return fused.to(memory_format=torch.channels_last)

@@ -107,7 +107,7 @@ def save_report_figures(report: dict, directory: Path) -> list[Path]:
 
 
 def save_saliency_figure(detector, data: list, path: Path, *, variant: str = "spec_prosody", per_label: int = 2) -> Path:
-    """Grad-CAM of one shipped variant over a few clips' input images (the first clips of each label).
+    """Class activation maps of one shipped variant over a few clips' input images (the first clips of each label).
 
     These clips were in the shipped model's training data: the figure shows
     what the model attends to, not how well it generalises.
@@ -118,21 +118,20 @@ def save_saliency_figure(detector, data: list, path: Path, *, variant: str = "sp
     chosen = [item for label in (1, 0) for item in [d for d in data if d.clip.label == label][:per_label]]
     images_rows = get_variant(variant).images
     fig, axes = plt.subplots(len(chosen), 2, figsize=(11, 2.2 * len(chosen)), squeeze=False)
+    frames_per_s = detector.feature_config.sample_rate / detector.feature_config.hop_length
     for row, item in zip(axes, chosen):
-        frames = item.subject_frames[:1200]  # the first 12 s of the subject's speech
+        frames = item.subject_frames[: int(12 * frames_per_s)]  # the first 12 s of the subject's speech
         score = detector.score_frames(item.features, frames, variant=variant)
         image = np.concatenate([score.images[name] for name in images_rows])
-        from deceptio.saliency import image_saliency
-
-        loaded = detector._member_models(variant)[0]
-        cam = image_saliency(loaded.model, image, window=loaded.train_config.window_frames, hop=loaded.train_config.hop_frames)
-        extent = [0, frames.size / 100, image.shape[0], 0]
+        cam = detector.saliency_maps(score.images, variant=variant)[variant]
+        extent = [0, frames.size / frames_per_s, image.shape[0], 0]
         row[0].imshow(image, aspect="auto", cmap="magma", extent=extent)
         row[1].imshow(image, aspect="auto", cmap="gray", extent=extent)
-        row[1].imshow(cam, aspect="auto", cmap="jet", alpha=0.45, extent=extent)
+        limit = float(np.abs(cam).max()) or 1.0
+        row[1].imshow(cam, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, alpha=0.55, extent=extent)
         label = "deceptive" if item.clip.label else "truthful"
         row[0].set_title(f"{item.clip.id} ({label}, {item.clip.gender}): {variant} input, p = {score.p:.2f}", fontsize=8)
-        row[1].set_title("Grad-CAM: regions that raised p(deceptive)", fontsize=8)
+        row[1].set_title("class activation map: red raised p(deceptive), blue lowered it", fontsize=8)
         edges = np.cumsum([0] + [IMAGE_ROWS[name] for name in images_rows])
         for ax in row:
             ax.set_yticks((edges[:-1] + edges[1:]) / 2, images_rows, fontsize=7)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from deceptio.errors import ParameterError
 from deceptio.images import cut_windows, window_starts
 from deceptio.models import ModelConfig, SlimResNet, create_model
+from deceptio.settings import Settings, setting
 
 __all__ = ["TrainConfig", "clip_weights", "fit", "window_logits"]
 
@@ -19,41 +20,33 @@ _BALANCE = ("none", "label", "gender_label")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """How a variant is trained; stored in the model card."""
+class TrainConfig(Settings):
+    """How a variant is trained; stored in the model card.
 
-    epochs: int = 12
-    batch_size: int = 32
-    learning_rate: float = 3e-3  # peak of a one-cycle schedule
-    weight_decay: float = 0.05
-    window_frames: int = 400  # 4 s analysis windows
-    hop_frames: int = 200  # 50 % overlap when scoring
-    balance: str = "gender_label"  # within each gender both labels weigh the same: gender carries no label
-    freq_mask: int = 8  # SpecAugment: widest masked band of rows
-    time_mask: int = 40  # SpecAugment: widest masked span of frames (0.4 s)
-    label_smoothing: float = 0.05
+    Raises
+    ------
+    ParameterError
+        On construction, naming the field and its value, if a setting has the
+        wrong type or is out of range.
+    """
+
+    epochs: int = setting(12, ge=1)
+    batch_size: int = setting(32, ge=1)
+    learning_rate: float = setting(3e-3, gt=0)  # peak of a one-cycle schedule
+    weight_decay: float = setting(0.05, ge=0)
+    window_frames: int = setting(400, ge=1)  # 4 s analysis windows
+    hop_frames: int = setting(200, ge=1)  # 50 % overlap when scoring
+    balance: str = setting("gender_label", choices=_BALANCE)  # within each gender both labels weigh the same: gender carries no label
+    freq_mask: int = setting(8, ge=0)  # SpecAugment: widest masked band of rows
+    time_mask: int = setting(40, ge=0)  # SpecAugment: widest masked span of frames (0.4 s)
+    label_smoothing: float = setting(0.05, ge=0, lt=0.5)
     # Added after the first release; off by default (see key_dict).
-    mixup: float = 0.0  # Beta(mixup, mixup) blend of each crop with another of the batch, targets blended alike; 0 = off
-    time_stretch: float = 0.0  # crops of window * U(1 - s, 1 + s) frames resampled to the window: speed perturbation
-    noise: float = 0.0  # std of Gaussian noise added to the (z-scored) images
+    mixup: float = setting(0.0, ge=0)  # Beta(mixup, mixup) blend of each crop with another of the batch, targets blended alike; 0 = off
+    time_stretch: float = setting(0.0, ge=0, lt=0.5)  # crops of window * U(1 - s, 1 + s) frames resampled to the window: speed perturbation
+    noise: float = setting(0.0, ge=0)  # std of Gaussian noise added to the (z-scored) images
 
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "window_frames", "hop_frames"):
-            if getattr(self, name) < 1:
-                raise ParameterError(f"{name}={getattr(self, name)} must be >= 1")
-        if self.balance not in _BALANCE:
-            raise ParameterError(f"balance={self.balance!r} must be one of {_BALANCE}")
-        if self.learning_rate <= 0 or self.weight_decay < 0:
-            raise ParameterError(f"learning_rate={self.learning_rate} must be > 0 and weight_decay={self.weight_decay} >= 0")
-        if not 0 <= self.label_smoothing < 0.5:
-            raise ParameterError(f"label_smoothing={self.label_smoothing} must be in [0, 0.5)")
-        if self.mixup < 0 or self.noise < 0 or not 0 <= self.time_stretch < 0.5:
-            raise ParameterError(
-                f"mixup={self.mixup} and noise={self.noise} must be >= 0, time_stretch={self.time_stretch} in [0, 0.5)"
-            )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def _check(self) -> None:
+        self._require("time_mask", self.time_mask <= self.window_frames, f"<= window_frames={self.window_frames}")
 
     def key_dict(self) -> dict:
         """:meth:`to_dict` without the later fields left at their default (off).
@@ -66,14 +59,6 @@ class TrainConfig:
             if values[name] == _DEFAULTS[name]:
                 del values[name]
         return values
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ParameterError(f"unknown TrainConfig fields {unknown}; known: {sorted(known)}")
-        return cls(**values)
 
 
 _LATER_FIELDS = ("mixup", "time_stretch", "noise")

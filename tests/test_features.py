@@ -35,6 +35,7 @@ from deceptio.features import (
 )
 
 SR = 16000
+RATIO_FEATURES_TO_STFT = 45  # measured 14.6 on a 2-core AMD EPYC, with its two feature threads; one core would double it
 HOP = 160
 STFT = dict(sample_rate=SR, n_fft=512, hop_length=HOP, win_length=400)
 
@@ -356,19 +357,34 @@ def test_unknown_feature_names_are_refused_listing_the_known_ones() -> None:
         compute_features(np.zeros(100), config={"n_mels": 40})
 
 
-@pytest.mark.slow
-def test_five_minutes_take_under_three_seconds(rng: np.random.Generator) -> None:
-    y = 0.1 * rng.standard_normal(300 * SR)
-    # The fastest of up to three runs: another process on a 2-core machine can only slow a run down.
+def _fastest(function, runs: int = 3) -> float:
+    """Seconds of the fastest of ``runs`` calls: another process on a small machine can only slow a run down."""
     best = float("inf")
-    for _ in range(3):
+    for _ in range(runs):
         start = time.perf_counter()
-        features = compute_features(y)
+        function()
         best = min(best, time.perf_counter() - start)
-        if best < 3.0:
-            break
-    assert best < 3.0
-    assert features["f0"].shape == (1 + y.size // HOP,)
+    return best
+
+
+@pytest.mark.slow
+def test_five_minutes_cost_a_small_multiple_of_one_stft(rng: np.random.Generator) -> None:
+    """Every feature of five minutes (mel, MFCC, LPC/LSF, F0, contrast) within a few plain STFTs of the same audio.
+
+    A ratio, not seconds, so it holds on a slower CPU: about 3 s on the
+    2-core AMD EPYC, where the README's speed figures were measured."""
+    y = (0.1 * rng.standard_normal(300 * SR)).astype(np.float32)
+    window = np.hanning(512).astype(np.float32)
+
+    def stft():
+        frames = np.lib.stride_tricks.sliding_window_view(np.pad(y, 256), 512)[::HOP]
+        return np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
+
+    reference = _fastest(stft)
+    seconds = _fastest(lambda: compute_features(y))
+    print(f"features of 5 min: {seconds:.2f} s, {seconds / reference:.1f}x one numpy STFT ({reference:.3f} s)")
+    assert seconds < RATIO_FEATURES_TO_STFT * reference
+    assert compute_features(y)["f0"].shape == (1 + y.size // HOP,)
 
 
 # --- config ---------------------------------------------------------------------

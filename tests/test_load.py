@@ -22,7 +22,7 @@ from bad_inputs import running_app
 from deceptio.inference import VERDICTS
 from deceptio.synthetic import synthetic_speech
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # server start + TEST_DEADLINE_S + stopping
 
 CLIENTS = 16
 REQUESTS_PER_CLIENT = 5
@@ -30,7 +30,7 @@ RECORDING_S = 60.0
 CONCURRENCY = 2  # app.py's default --concurrency, passed explicitly so the bound below is about this figure
 # A request may wait for every other one: 80 analyses of a minute, two at a time, on two busy CPU cores.
 REQUEST_TIMEOUT_S = 240.0
-TEST_DEADLINE_S = 420.0
+TEST_DEADLINE_S = 600.0  # the whole load took 119-133 s on a 2-core AMD EPYC: room for a machine 4x slower
 # One analysis of a 1-minute recording (16 kHz samples, features, images, four small models, two figures)
 # holds well under 250 MB; with CONCURRENCY of them the server may grow that much over its idle size.
 # 16 analyses at once would need about 16 × that: the bound fails if the queue stops limiting them.

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from conftest import synthetic_speech
+from deceptio.synthetic import synthetic_corpus
 from deceptio.cli import main
 from deceptio.inference import Detector
 
@@ -20,22 +21,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
-    data = root / "data"
-    data.mkdir()
-    rows = ["path,label,speaker,gender,turns"]
-    for s in range(8):
-        label = "deceptive" if s % 2 else "truthful"
-        gender = "F" if s % 4 < 2 else "M"
-        for c in range(2):
-            # Speaker 0 and 1 also tell the other label once: within-speaker pairs exist.
-            clip_label = label if c == 0 or s > 1 else ("truthful" if label == "deceptive" else "deceptive")
-            y = synthetic_speech(6.0, f0=110 + 15 * s, seed=10 * s + c)
-            # The subject speaks for 6 s, then an "interviewer" at another pitch for 2 s.
-            y = np.concatenate([y, synthetic_speech(2.0, f0=90, seed=1000 + s)])
-            sf.write(data / f"clip{s}_{c}.wav", y, 16000)
-            (data / f"clip{s}_{c}.csv").write_text("start,end,speaker,role,gender\n0.0,6.0,1,subject,F\n6.0,8.0,TM,other,M\n")
-            rows.append(f"clip{s}_{c}.wav,{clip_label},spk{s},{gender},clip{s}_{c}.csv")
-    (data / "manifest.csv").write_text("\n".join(rows) + "\n")
+    data = synthetic_corpus(root / "data").parent
     weights = root / "weights"
     code = main([
         "train", "--data", str(data / "manifest.csv"), "--out", str(weights), "--folds", "2", "--repeats", "1",
@@ -64,7 +50,7 @@ def test_train_writes_weights_cards_and_report(trained):
     ensemble = json.loads((weights / "ensemble.json").read_text())
     assert ensemble["members"] == ["spec_mfcc", "lsf_lpc", "spec_prosody", "prosody"]
     report = json.loads((root / "reports" / "cv_report.json").read_text())
-    for figure in ("score_distributions.png", "speaker_scores.png", "reliability.png"):
+    for figure in ("score_distributions.png", "speaker_scores.png", "reliability.png", "saliency.png"):
         assert (root / "reports" / figure).stat().st_size > 5000
     assert set(report["methods"]) >= {"ensemble", "majority", "gender_pitch", "mfcc_logreg"}
     assert report["methods"]["majority"]["metrics"]["auc"]["mean"] == pytest.approx(0.5)

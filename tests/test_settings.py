@@ -1,0 +1,212 @@
+"""One validator for every config class: types, ranges, dict round trips and the CLI's --set."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import typing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deceptio.audio import AudioConfig, speech_mask
+from deceptio.errors import ParameterError
+from deceptio.features import FeatureConfig
+from deceptio.models import ModelConfig
+from deceptio.train import TrainConfig
+
+REPO = Path(__file__).resolve().parent.parent
+CLASSES = [AudioConfig, FeatureConfig, ModelConfig, TrainConfig]
+
+
+def _fields_of_type(cls: type, kind: type) -> list[str]:
+    hints = typing.get_type_hints(cls)
+    return [field.name for field in dataclasses.fields(cls) if hints[field.name] is kind]
+
+
+def _refuses(cls: type, field: str, value: object) -> str:
+    with pytest.raises(ParameterError, match=rf"^{cls.__name__}\.{field}=") as error:
+        cls(**{field: value})
+    return str(error.value)
+
+
+@pytest.mark.parametrize(
+    "cls, field, wrong_type, out_of_range",
+    [
+        (AudioConfig, "max_bytes", "200MB", 0),
+        (AudioConfig, "vad_threshold_ratio", "0.3", 1.5),
+        (FeatureConfig, "n_mels", "64", -1),
+        (FeatureConfig, "pre_emphasis", None, 1.0),
+        (ModelConfig, "width", "abc", 2),
+        (ModelConfig, "layers", 2, (1, 0, 1, 1)),
+        (ModelConfig, "dropout", True, 1.0),
+        (TrainConfig, "balance", 3, "gender"),
+        (TrainConfig, "learning_rate", "fast", 0.0),
+        (TrainConfig, "label_smoothing", [0.1], 0.5),
+    ],
+)
+def test_wrong_type_and_out_of_range_name_class_field_and_value(cls, field, wrong_type, out_of_range):
+    assert f"={wrong_type!r} must be " in _refuses(cls, field, wrong_type)
+    assert f"={out_of_range!r} must be " in _refuses(cls, field, out_of_range)
+
+
+def test_the_message_says_what_is_accepted():
+    assert _refuses(TrainConfig, "epochs", 8.5) == "TrainConfig.epochs=8.5 must be an integer >= 1"
+    assert _refuses(ModelConfig, "layers", (1, 1, 1)) == "ModelConfig.layers=(1, 1, 1) must be four integers >= 1"
+    assert _refuses(TrainConfig, "balance", "x") == "TrainConfig.balance='x' must be one of ('none', 'label', 'gender_label')"
+    assert _refuses(ModelConfig, "dropout", -0.1) == "ModelConfig.dropout=-0.1 must be a number in [0, 1)"
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_int_fields_refuse_fractions_bools_and_strings(cls):
+    names = _fields_of_type(cls, int)
+    assert names
+    for name in names:
+        for value in (8.5, True, float(getattr(cls(), name)), "8"):
+            _refuses(cls, name, value)
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_float_fields_refuse_non_finite_bools_and_strings(cls):
+    names = _fields_of_type(cls, float)
+    assert names
+    for name in names:
+        for value in (float("nan"), float("inf"), 10**400, False, "0.5", None):
+            _refuses(cls, name, value)
+
+
+@pytest.mark.parametrize(
+    "cls, field",
+    [
+        (AudioConfig, "min_speech_s"),
+        (FeatureConfig, "fmin"),
+        (TrainConfig, "learning_rate"),
+        (TrainConfig, "mixup"),
+    ],
+)
+def test_float_fields_accept_ints_and_store_floats(cls, field):
+    config = cls(**{field: 1})
+    assert type(getattr(config, field)) is float and getattr(config, field) == 1.0
+    assert json.dumps(config.to_dict()[field]) == "1.0"
+    assert type(ModelConfig(dropout=0).dropout) is float
+
+
+def test_numpy_numbers_are_stored_as_plain_python_numbers():
+    config = FeatureConfig(n_mels=np.int64(40), fmin=np.float32(25.0))
+    assert type(config.n_mels) is int and type(config.fmin) is float
+    json.dumps(config.to_dict())
+
+
+def test_tuples_accept_lists_and_store_tuples():
+    config = ModelConfig(layers=[2, 1, 1, 2])
+    assert config.layers == (2, 1, 1, 2) and config.to_dict()["layers"] == (2, 1, 1, 2)
+    for bad in ((1, 1, 1, 1.5), (1, 1, True, 1), "1111", (1, 1, 1, 1, 1)):
+        _refuses(ModelConfig, "layers", bad)
+
+
+def test_cross_field_rules_name_class_and_field():
+    _refuses(TrainConfig, "time_mask", 401)
+    with pytest.raises(ParameterError, match=r"^FeatureConfig\.fmin=9000\.0 must be < fmax=8000\.0"):
+        FeatureConfig(fmin=9000.0)
+    with pytest.raises(ParameterError, match=r"^FeatureConfig\.n_mels=256 "):
+        FeatureConfig(n_mels=256)
+    with pytest.raises(ParameterError, match=r"^AudioConfig\.min_speech_s=5\.0 must be <= max_duration_s=4\.0"):
+        AudioConfig(max_duration_s=4.0, min_speech_s=5.0)
+
+
+def test_defaults_and_cache_keys_are_unchanged():
+    """Cache keys and cards are built from to_dict(): its values, order and types must not move."""
+    assert json.dumps(TrainConfig().to_dict()) == (
+        '{"epochs": 12, "batch_size": 32, "learning_rate": 0.003, "weight_decay": 0.05, "window_frames": 400, '
+        '"hop_frames": 200, "balance": "gender_label", "freq_mask": 8, "time_mask": 40, "label_smoothing": 0.05, '
+        '"mixup": 0.0, "time_stretch": 0.0, "noise": 0.0}'
+    )
+    assert list(TrainConfig().key_dict())[-1] == "label_smoothing"
+    assert ModelConfig().to_dict() == {"in_channels": 1, "width": 16, "layers": (1, 1, 1, 1), "dropout": 0.3, "time_pool": 2}
+    features = FeatureConfig().to_dict()
+    assert (features["n_mels"], features["fmin"], features["lpc_order"], features["contrast_fmin"]) == (64, 50.0, 16, 200.0)
+    assert repr(AudioConfig()).startswith("AudioConfig(sample_rate=16000, hop_length=160, max_duration_s=900.0, ")
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        AudioConfig(max_duration_s=60, vad_min_gap_s=0.2),
+        FeatureConfig(n_mels=40, pre_emphasis=0.0),
+        ModelConfig(width=8, layers=(2, 1, 1, 2), dropout=0.1),
+        TrainConfig(epochs=3, balance="label", mixup=0.4),
+    ],
+)
+def test_round_trip_through_json(config):
+    cls = type(config)
+    assert cls.from_dict(config.to_dict()) == config
+    assert cls.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert cls.from_dict({}) == cls()
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_from_dict_refuses_unknown_keys_and_non_mappings(cls):
+    first = dataclasses.fields(cls)[0].name
+    with pytest.raises(ParameterError, match=rf"unknown {cls.__name__} keys \['colour'\]; known keys are \[.*'{first}'"):
+        cls.from_dict({"colour": 1})
+    with pytest.raises(ParameterError, match=f"{cls.__name__} settings must be a mapping"):
+        cls.from_dict([first])
+
+
+def test_speech_mask_checks_its_arguments_by_the_audio_config_rules():
+    y = np.zeros(1600, dtype=np.float32)
+    with pytest.raises(ParameterError, match=r"^frame_length=8\.5 must be an integer > 0$"):
+        speech_mask(y, frame_length=8.5)
+    with pytest.raises(ParameterError, match=r"^threshold_ratio=2 must be a number in \[0, 1\]$"):
+        speech_mask(y, threshold_ratio=2)
+    with pytest.raises(ParameterError, match=r"^loud_percentile=5 must be above noise_percentile=10"):
+        speech_mask(y, noise_percentile=10, loud_percentile=5)
+
+
+def test_set_applies_a_section_at_once():
+    from deceptio.cli import _configs
+
+    model, train, features = _configs(["train.window_frames=20", "train.time_mask=10", "features.n_mels=40"])
+    assert (train.window_frames, train.time_mask, features.n_mels, model) == (20, 10, 40, ModelConfig())
+    with pytest.raises(ParameterError, match=r"^--set train\.epochs=8\.5: TrainConfig\.epochs=8\.5 must be"):
+        _configs(["train.epochs=8.5"])
+
+
+def _evaluate(tmp_path: Path, *settings: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "deceptio.cli", "evaluate", "--data", str(tmp_path / "missing.csv"),
+               "--report-dir", str(tmp_path / "reports"), "--no-cache", "--set", *settings]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO)
+
+
+@pytest.mark.parametrize(
+    "setting, expected",
+    [
+        ("model.width=abc", "ModelConfig.width='abc' must be an integer >= 4"),
+        ("train.epochs=8.5", "TrainConfig.epochs=8.5 must be an integer >= 1"),
+        ("model.layers=2", "ModelConfig.layers=2 must be four integers >= 1"),
+        ("train.balance=3", "TrainConfig.balance=3 must be one of"),
+        ("features.n_mels=-1", "FeatureConfig.n_mels=-1 must be"),
+        ("train.learning_rate=nan", "TrainConfig.learning_rate='nan' must be a number > 0"),
+        ("model.dropout=True", "ModelConfig.dropout=True must be a number in [0, 1)"),
+        ("train.epochs=1e9", "TrainConfig.epochs=1000000000.0 must be an integer >= 1"),
+        ("train.time_mask={[]: 1}", "TrainConfig.time_mask='{[]: 1}' must be an integer >= 0"),
+    ],
+)
+def test_bad_set_values_exit_2_with_one_line_before_any_data_loads(tmp_path, setting, expected):
+    result = _evaluate(tmp_path, setting)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"deceptio: error: --set {setting}: "), result.stderr
+    assert expected in lines[0]
+    assert result.stdout == "" and not (tmp_path / "reports").exists()
+
+
+def test_good_set_values_get_as_far_as_the_data(tmp_path):
+    result = _evaluate(tmp_path, "train.window_frames=20", "train.time_mask=10", "model.layers=[1, 2, 1, 1]")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"deceptio: error: no data at {tmp_path / 'missing.csv'}: "
+                                                  "pass --data MANIFEST.csv or a folder of labelled recordings"]
