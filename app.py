@@ -1,6 +1,6 @@
 """The deceptio web page: record or upload a story, see what the model saw, get a verdict and its honest figures.
 
-Thin on purpose: the library does the work (``deceptio.page.analyze_for_page``);
+Thin on purpose: the library does the work (``deceptio.serving.page.analyze_for_page``);
 this file lays out the page, loads the models once, and launches only when run.
 
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--weights weights/ | hf://OWNER/REPO@REVISION]
@@ -27,10 +27,10 @@ from matplotlib.figure import Figure
 
 from deceptio import DeceptioError, Detector
 from deceptio.audio import AudioConfig
-from deceptio.hub import WeightsFallbackWarning, is_hub_uri, resolve_weights
-from deceptio.page import CAVEAT, analyze_for_page, variant_choices, variant_description
+from deceptio.serving.hub import WeightsFallbackWarning, is_hub_uri, resolve_weights
+from deceptio.serving.page import CAVEAT, analyze_for_page, variant_choices, variant_description
 from deceptio.runtime import tune_allocator
-from deceptio.weights import DEFAULT_WEIGHTS
+from deceptio.paths import DEFAULT_WEIGHTS
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 EXAMPLES = (  # made for this project with espeak-ng and sox; none is a real person and none has a truth label

@@ -25,18 +25,18 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from deceptio.audio import load_audio, prepare  # noqa: E402
-from deceptio.features import FeatureConfig, compute_features  # noqa: E402
-from deceptio.images import cut_windows, feature_images, window_starts  # noqa: E402
-from deceptio.inference import Detector  # noqa: E402
-from deceptio.runtime import tune_allocator  # noqa: E402
-from deceptio.synthetic import synthetic_speech  # noqa: E402
-from deceptio.variants import MODEL_VARIANTS, get_variant  # noqa: E402
+from deceptio.paths import default_corpus
+from deceptio.paths import REPO
+from deceptio.audio import load_audio, prepare
+from deceptio.features import FeatureConfig, compute_features
+from deceptio.modeling.images import cut_windows, feature_images, window_starts
+from deceptio.serving.detector import Detector
+from deceptio.runtime import tune_allocator
+from deceptio.synthetic import synthetic_speech
+from deceptio.modeling.variants import MODEL_VARIANTS, get_variant
 
-CORPUS = REPO.parent / "shared" / "data" / "real-life-trial"
+CORPUS = default_corpus()
 RATE = 44100
 
 

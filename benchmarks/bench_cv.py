@@ -19,14 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a script from a checkout without installing deceptio
-    sys.path.insert(0, str(REPO))
 
-from deceptio.data import default_cache_dir, default_manifest, extract_dataset, load_dataset  # noqa: E402
-from deceptio.evaluate import CVConfig, cross_validate  # noqa: E402
-from deceptio.features import FeatureConfig  # noqa: E402
-from deceptio.runtime import tune_allocator  # noqa: E402
+from deceptio.training.data import default_cache_dir, default_manifest, extract_dataset, load_dataset
+from deceptio.training.cv import CVConfig, cross_validate
+from deceptio.features import FeatureConfig
+from deceptio.runtime import tune_allocator
 
 DEFAULT_MANIFEST = default_manifest()
 

@@ -21,13 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a script from a checkout without installing deceptio
-    sys.path.insert(0, str(REPO))
 
-from deceptio.evaluate import CVConfig, make_folds  # noqa: E402
-from deceptio.metrics import roc_auc  # noqa: E402
-from deceptio.variants import MODEL_VARIANTS  # noqa: E402
+from deceptio.paths import REPO
+from deceptio.training.cv import CVConfig, make_folds
+from deceptio.training.metrics import roc_auc
+from deceptio.modeling.variants import MODEL_VARIANTS
 
 
 def combine(report: dict) -> dict[str, np.ndarray]:

@@ -5,7 +5,7 @@ matplotlib figure of three stacked histograms — 1/F0 from ``librosa.piptrack``
 the spectral centroid, the spectral contrast — rendered, turned grey and
 shrunk to 224×224. A d2l-style ResNet-18 with one input channel (Xavier init,
 plain SGD at lr 0.05, batch 15, 10 epochs) reads the picture. It is scored in
-exactly the speaker-grouped folds ``deceptio.evaluate.make_folds`` gives, and
+exactly the speaker-grouped folds ``deceptio.training.cv.make_folds`` gives, and
 its out-of-fold probabilities are written as a JSON row the evaluation report
 can merge.
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,16 +35,13 @@ from torch import nn
 from torchvision.models import resnet18
 from tqdm.auto import tqdm
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a script from a checkout without installing deceptio
-    sys.path.insert(0, str(REPO))
 
 from deceptio import jsonutil
-from deceptio.audio import HOP_LENGTH, SAMPLE_RATE, AudioConfig, load_audio
-from deceptio.data import Clip, default_cache_dir, default_manifest, load_manifest, turn_masks
+from deceptio.audio import HOP_LENGTH, SAMPLE_RATE, load_audio
+from deceptio.training.data import Clip, default_cache_dir, default_manifest, load_manifest, turn_masks
 from deceptio.errors import DataError, DeceptioError, ParameterError
-from deceptio.evaluate import CVConfig, make_folds
-from deceptio.metrics import accuracy, roc_auc
+from deceptio.training.cv import CVConfig, fold_assignments_sha256, make_folds
+from deceptio.training.metrics import accuracy, roc_auc
 
 __all__ = [
     "DESCRIPTION",
@@ -54,7 +50,6 @@ __all__ = [
     "RecipeConfig",
     "clip_images",
     "cross_validate_notebook",
-    "fold_assignments_sha256",
     "histogram_image",
     "histogram_values",
     "init_weights",
@@ -232,7 +227,6 @@ def clip_images(
     -------
     np.ndarray [shape=(len(clips), image_size, image_size), dtype=float32], in [0, 1]
     """
-    audio_config = AudioConfig(sample_rate=config.sample_rate)
     images = []
     for clip in tqdm(clips, desc="pictures", unit="clip", disable=not progress):
         cache_file = None
@@ -243,7 +237,7 @@ def clip_images(
                     images.append(stored["image"].astype(np.float32) / 255.0)
                 continue
         try:
-            y = load_audio(clip.path, config=audio_config)
+            y = load_audio(clip.path, sample_rate=config.sample_rate)
         except DeceptioError as error:
             raise DataError(f"{clip.path.name}: {error}") from error
         y = subject_samples(y, clip.turns, sample_rate=config.sample_rate, hop_length=config.turn_hop_length)
@@ -328,11 +322,6 @@ def train_and_predict(
 
 
 # --------------------------------------------------------------------------- evaluation
-
-
-def fold_assignments_sha256(assignments: list[np.ndarray]) -> str:
-    """The hash the evaluation report checks before merging a row: same clips, same folds."""
-    return hashlib.sha256(json.dumps([fold.tolist() for fold in assignments]).encode()).hexdigest()
 
 
 def cross_validate_notebook(

@@ -27,26 +27,26 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a script from a checkout without installing deceptio
-    sys.path.insert(0, str(REPO))
 
-from deceptio.data import default_cache_dir, default_manifest, extract_dataset, load_dataset  # noqa: E402
-from deceptio.evaluate import CVConfig, cross_validate  # noqa: E402
-from deceptio.features import FeatureConfig  # noqa: E402
-from deceptio.models import ModelConfig  # noqa: E402
-from deceptio.runtime import tune_allocator  # noqa: E402
-from deceptio.train import TrainConfig  # noqa: E402
+from deceptio.paths import REPO
+from deceptio.training.data import default_cache_dir, default_manifest, extract_dataset, load_dataset
+from deceptio.training.cv import CVConfig, cross_validate
+from deceptio.modeling.card import ModelInput
+from deceptio.modeling.images import WindowConfig
+from deceptio.modeling.models import ModelConfig
+from deceptio.runtime import tune_allocator
+from deceptio.training.train import TrainConfig
 
 DEFAULT_MANIFEST = default_manifest()
 
-# name -> (what it tests, model overrides, train overrides). "fixed" is the configuration fixed in advance.
-CANDIDATES: dict[str, tuple[str, dict, dict]] = {
-    "fixed": ("the configuration fixed in advance (shipped)", {}, {}),
-    "mixup": ("mixup of crops and targets, Beta(0.4, 0.4)", {}, {"mixup": 0.4}),
-    "stretch_noise": ("speed perturbation ±15 % of the crop + Gaussian noise 0.1 on the images", {}, {"time_stretch": 0.15, "noise": 0.1}),
-    "width32": ("twice the width (32 channels in the first stage, 1.2 M parameters)", {"width": 32}, {}),
-    "window800": ("8 s windows (800 frames, hop 400) instead of 4 s", {}, {"window_frames": 800, "hop_frames": 400}),
+# name -> (what it tests, model overrides, train overrides, window overrides). "fixed" is the configuration fixed in advance.
+CANDIDATES: dict[str, tuple[str, dict, dict, dict]] = {
+    "fixed": ("the configuration fixed in advance (shipped)", {}, {}, {}),
+    "mixup": ("mixup of crops and targets, Beta(0.4, 0.4)", {}, {"mixup": 0.4}, {}),
+    "stretch_noise": ("speed perturbation ±15 % of the crop + Gaussian noise 0.1 on the images", {},
+                      {"time_stretch": 0.15, "noise": 0.1}, {}),
+    "width32": ("twice the width (32 channels in the first stage, 1.2 M parameters)", {"width": 32}, {}, {}),
+    "window800": ("8 s windows (800 frames, hop 400) instead of 4 s", {}, {}, {"window_frames": 800, "hop_frames": 400}),
 }
 
 METRICS = ("auc", "auc_female", "ece", "auc_score_gender", "gender_balanced_auc", "auc_female_without_dominant")
@@ -56,11 +56,12 @@ def _summary(metric: dict) -> dict:
     return {"mean": metric["mean"], "std": metric["std"]}
 
 
-def _measure(data: list, variant: str, name: str, cv: CVConfig, feature_config: FeatureConfig) -> tuple[dict, dict]:
+def _measure(data: list, variant: str, name: str, cv: CVConfig) -> tuple[dict, dict]:
     """Cross-validate candidate ``name`` on ``variant``: its metrics (mean and sd over repeats) and the whole report."""
-    _, model_overrides, train_overrides = CANDIDATES[name]
+    _, model_overrides, train_overrides, window_overrides = CANDIDATES[name]
+    inputs = ModelInput(window=replace(WindowConfig(), **window_overrides))
     report = cross_validate(data, variants=(variant,), cv=cv, model_config=replace(ModelConfig(), **model_overrides),
-                            train_config=replace(TrainConfig(), **train_overrides), feature_config=feature_config,
+                            train_config=replace(TrainConfig(), **train_overrides), inputs=inputs,
                             cache_dir=default_cache_dir(), progress=False)
     metrics = report["methods"][variant]["metrics"]
     return {key: _summary(metrics[key]) for key in METRICS if key in metrics}, report
@@ -78,14 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     tune_allocator()
 
-    feature_config = FeatureConfig()
-    data = extract_dataset(load_dataset(args.data), feature_config=feature_config, cache_dir=default_cache_dir())
+    data = extract_dataset(load_dataset(args.data), feature_config=ModelInput().features, cache_dir=default_cache_dir())
     rows, screening_report = {}, None
     for name in args.only or CANDIDATES:
-        description, model_overrides, train_overrides = CANDIDATES[name]
+        description, model_overrides, train_overrides, window_overrides = CANDIDATES[name]
         start = time.perf_counter()
-        summary, screening_report = _measure(data, args.variant, name, CVConfig(repeats=args.repeats), feature_config)
-        rows[name] = {"description": description, "model": model_overrides, "train": train_overrides,
+        summary, screening_report = _measure(data, args.variant, name, CVConfig(repeats=args.repeats))
+        rows[name] = {"description": description, "model": model_overrides, "train": train_overrides, "window": window_overrides,
                       "seconds": round(time.perf_counter() - start, 1), **summary}
         print(f"{name:<14} AUC {summary['auc']['mean']:.3f} ± {summary['auc']['std']:.3f}  female {summary['auc_female']['mean']:.3f}"
               f"  ECE {summary['ece']['mean']:.3f}  score→gender {summary['auc_score_gender']['mean']:.3f}", flush=True)
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.confirm:
         confirmation = {"candidate": args.confirm, "seeds": list(range(args.repeats, 5))}
         for name in ("fixed", args.confirm):
-            summary, _ = _measure(data, args.variant, name, CVConfig(repeats=5 - args.repeats, first_seed=args.repeats), feature_config)
+            summary, _ = _measure(data, args.variant, name, CVConfig(repeats=5 - args.repeats, first_seed=args.repeats))
             confirmation[name] = summary
             print(f"confirmation, seeds {confirmation['seeds']}: {name:<14} AUC {summary['auc']['mean']:.3f} ± {summary['auc']['std']:.3f}"
                   f"  score→gender {summary['auc_score_gender']['mean']:.3f}", flush=True)

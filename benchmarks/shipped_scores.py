@@ -23,13 +23,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a script from a checkout without installing deceptio
-    sys.path.insert(0, str(REPO))
 
-from deceptio.data import default_manifest, extract_dataset, load_dataset  # noqa: E402
-from deceptio.inference import Detector  # noqa: E402
-from deceptio.metrics import roc_auc  # noqa: E402
+from deceptio.paths import REPO
+from deceptio.training.data import default_manifest, extract_dataset, load_dataset
+from deceptio.serving.detector import Detector
+from deceptio.training.metrics import roc_auc
 
 DEFAULT_MANIFEST = default_manifest()
 
@@ -41,7 +39,8 @@ def score_clips(manifest: Path, weights: Path) -> dict:
     scores: dict[str, list[float]] = {name: [] for name in detector.variants}
     fingerprints: dict[str, list[list[float]]] = {}
     for item in tqdm(clips, desc="clips", unit="clip"):
-        [data] = extract_dataset([item], feature_config=detector.feature_config, cache_dir=None, progress=False)
+        [data] = extract_dataset([item], feature_config=detector.feature_config, vad_config=detector.input.vad, cache_dir=None,
+                                 progress=False)
         for name in detector.variants:
             scores[name].append(detector.score_frames(data.features, data.subject_frames, variant=name).p)
         for key, value in data.features.items():

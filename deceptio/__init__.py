@@ -24,11 +24,11 @@ def __getattr__(name: str):
     # Torch is imported only when a model is asked for, so that `deceptio --help`
     # and the audio checks start fast.
     if name in ("Detector", "Analysis", "WindowPrediction"):
-        from deceptio import inference
+        from deceptio.serving import detector
 
-        return getattr(inference, name)
+        return getattr(detector, name)
     if name == "VARIANTS":
-        from deceptio.variants import VARIANTS
+        from deceptio.modeling.variants import VARIANTS
 
         return VARIANTS
     raise AttributeError(f"module 'deceptio' has no attribute {name!r}")

@@ -10,41 +10,45 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from deceptio.errors import DeceptioError, ParameterError
+from deceptio.paths import DEFAULT_WEIGHTS, REPO, default_manifest
 from deceptio.runtime import tune_allocator
 
 __all__ = ["main", "build_parser"]
-
-_REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = _REPO.parent / "shared" / "data" / "real-life-trial" / "manifest.csv"
 _DATA_NAME = "Real-life Trial (Pérez-Rosas et al., ICMI 2015), audio only"
 
 
 def _analyze(args: argparse.Namespace) -> int:
     from deceptio.audio import AudioConfig, prepare
-    from deceptio.variants import get_variant
+    from deceptio.modeling.variants import get_variant
 
     get_variant(args.variant)  # an unknown name fails before any audio is read
 
     audio_config = AudioConfig(max_duration_s=args.max_minutes * 60)
     if args.csv:
-        from deceptio.batch import expand_inputs, score_files
+        from deceptio.serving.batch import expand_inputs, score_files
 
         files = expand_inputs(args.files)
         failed = score_files(files, Path(args.csv), weights=args.weights, variant=args.variant,
                              audio_config=audio_config, workers=args.workers)
         print(f"{len(files) - failed} of {len(files)} recordings analysed; results in {args.csv}")
         return 2 if failed else 0
-    detector = None
+    detector = inputs = None
     status = 0
     for path in args.files:
         try:
-            # The audio is checked before the models load, so a refusal costs no torch import.
-            recording = prepare(path, config=audio_config)
+            # The audio is checked, with the card's speech detector, before the models load:
+            # a refusal costs no torch import.
+            if inputs is None:
+                from deceptio.modeling.card import input_of
+
+                inputs = input_of(Path(args.weights), args.variant)
+            recording = prepare(path, config=audio_config, vad=inputs.vad, sample_rate=inputs.features.sample_rate,
+                                hop_length=inputs.features.hop_length)
             if detector is None:
-                from deceptio.inference import Detector
+                from deceptio.serving.detector import Detector
 
                 detector = Detector(args.weights, variants=(args.variant,), audio_config=audio_config)
-            band = detector.card(args.variant).get("inconclusive_band", 0.1) if args.band is None else args.band
+            band = detector.calibration(args.variant).inconclusive_band if args.band is None else args.band
             if not 0.0 <= band < 0.5:
                 raise ParameterError(f"--band {band} must be in [0, 0.5)")
             analysis = detector.analyze_recording(recording, variant=args.variant, band=band)
@@ -73,11 +77,16 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _configs(overrides: list[str]):
+    """The model, training and input settings with ``--set SECTION.NAME=VALUE`` applied, each checked."""
+    from deceptio.audio.vad import VADConfig
     from deceptio.features import FeatureConfig
-    from deceptio.models import ModelConfig
-    from deceptio.train import TrainConfig
+    from deceptio.modeling.card import ModelInput
+    from deceptio.modeling.images import ImageConfig, WindowConfig
+    from deceptio.modeling.models import ModelConfig
+    from deceptio.training.train import TrainConfig
 
-    configs = {"model": ModelConfig(), "train": TrainConfig(), "features": FeatureConfig()}
+    configs = {"model": ModelConfig(), "train": TrainConfig(), "features": FeatureConfig(), "vad": VADConfig(),
+               "images": ImageConfig(), "window": WindowConfig()}
     changes = {section: {} for section in configs}
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -95,21 +104,36 @@ def _configs(overrides: list[str]):
             configs[section] = replace(configs[section], **{name: value for name, (_, value) in changed.items()})
         except ParameterError as error:
             raise ParameterError(f"--set {' '.join(item for item, _ in changed.values())}: {error}") from None
-    return configs["model"], configs["train"], configs["features"]
+    inputs = ModelInput(features=configs["features"], vad=configs["vad"], images=configs["images"], window=configs["window"])
+    if configs["train"].time_mask > inputs.window.window_frames:
+        raise ParameterError(f"--set: train.time_mask={configs['train'].time_mask} must be <= "
+                             f"window.window_frames={inputs.window.window_frames}")
+    return configs["model"], configs["train"], inputs
 
 
-def _load_data(args: argparse.Namespace, feature_config):
-    from deceptio.data import default_cache_dir, extract_dataset, load_dataset
+def _load_data(args: argparse.Namespace, inputs):
+    from deceptio.training.data import default_cache_dir, extract_dataset, load_dataset
 
     cache_dir = None if args.no_cache else Path(args.cache_dir or default_cache_dir())
     data_path = Path(args.data)
     if not data_path.exists():
         raise DeceptioError(f"no data at {data_path}: pass --data MANIFEST.csv or a folder of labelled recordings")
-    return extract_dataset(load_dataset(data_path), feature_config=feature_config, cache_dir=cache_dir), cache_dir
+    clips = load_dataset(data_path)
+    return extract_dataset(clips, feature_config=inputs.features, vad_config=inputs.vad, cache_dir=cache_dir), cache_dir
+
+
+def _read_json(path: str, what: str) -> dict:
+    file = Path(path)
+    if not file.is_file():
+        raise ParameterError(f"{what} {file} does not exist")
+    try:
+        return json.loads(file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ParameterError(f"{what} {file} is not valid JSON ({error})") from None
 
 
 def _print_and_save(args: argparse.Namespace, report: dict) -> None:
-    from deceptio.evaluate import format_report, save_report
+    from deceptio.training.report import format_report, save_report
 
     report["data"]["source"] = str(args.data)
     print(format_report(report))
@@ -118,32 +142,31 @@ def _print_and_save(args: argparse.Namespace, report: dict) -> None:
 
 
 def _cross_validate(args: argparse.Namespace):
-    from deceptio.evaluate import CVConfig, cross_validate
-    from deceptio.variants import VARIANTS
+    from deceptio.modeling.variants import VARIANTS
+    from deceptio.training.cv import CVConfig, cross_validate
 
-    model_config, train_config, feature_config = _configs(args.set)
+    model_config, train_config, inputs = _configs(args.set)
     variants = tuple(args.variants or VARIANTS)
-    data, cache_dir = _load_data(args, feature_config)
-    # Rows computed by other scripts in the same folds (benchmarks/notebook_recipe.py) join the report.
-    extra_rows = [json.loads(path.read_text()) for path in sorted((Path(args.report_dir) / "extra").glob("*.json"))]
-    # What benchmarks/screen_configs.py tried sets the report's count of configurations tried.
-    screening_file = Path(args.report_dir) / "screening.json"
-    screening = json.loads(screening_file.read_text()) if screening_file.is_file() else None
+    # Rows computed by other scripts in the same folds (benchmarks/notebook_recipe.py) and what
+    # benchmarks/screen_configs.py tried (the count of configurations tried) come in by name only.
+    extra_rows = [_read_json(path, "--extra-rows") for path in args.extra_rows]
+    screening = _read_json(args.screening, "--screening") if args.screening else None
+    data, cache_dir = _load_data(args, inputs)
     report = cross_validate(
         data, variants=variants, cv=CVConfig(folds=args.folds, repeats=args.repeats),
-        model_config=model_config, train_config=train_config, feature_config=feature_config, cache_dir=cache_dir,
+        model_config=model_config, train_config=train_config, inputs=inputs, cache_dir=cache_dir,
         extra_rows=extra_rows, screening=screening,
     )
     _print_and_save(args, report)
-    return data, report, variants, (model_config, train_config, feature_config)
+    return data, report, variants, (model_config, train_config, inputs)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     if args.weights is None:
         _, report, variants, _ = _cross_validate(args)
         if args.update_cards:
-            from deceptio.release import refresh_cards
-            from deceptio.weights import available_cards
+            from deceptio.training.release import refresh_cards
+            from deceptio.modeling.card import available_cards
 
             folder = Path(args.update_cards)
             shipped = [name for name in variants if name in available_cards(folder)]
@@ -152,35 +175,34 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 0
     if args.update_cards:
         raise ParameterError("--update-cards takes its figures from a cross-validation; it cannot be combined with --weights")
-    from deceptio.evaluate import CVConfig, evaluate_weights
-    from deceptio.inference import Detector
+    from deceptio.training.cv import CVConfig, evaluate_weights
+    from deceptio.serving.detector import Detector
 
     if args.set:
         raise ParameterError("--set changes training settings; scoring trained --weights uses the settings in their cards")
     detector = Detector(args.weights, variants=tuple(args.variants) if args.variants else None)
-    data, _ = _load_data(args, detector.feature_config)
+    data, _ = _load_data(args, detector.input)
     _print_and_save(args, evaluate_weights(data, detector, variants=tuple(args.variants) if args.variants else None,
                                            cv=CVConfig(folds=args.folds, repeats=args.repeats)))
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
-    from deceptio.audio import AudioConfig
-    from deceptio.release import release
+    from deceptio.training.release import release
 
-    data, report, variants, (model_config, train_config, feature_config) = _cross_validate(args)
-    name = _DATA_NAME if Path(args.data).resolve() == DEFAULT_DATA.resolve() else str(args.data)
+    data, report, variants, (model_config, train_config, inputs) = _cross_validate(args)
+    name = _DATA_NAME if Path(args.data).resolve() == default_manifest().resolve() else str(args.data)
     written = release(
         data, report, variants=variants, out_dir=Path(args.out), data_name=name, model_config=model_config,
-        train_config=train_config, feature_config=feature_config, audio_config=AudioConfig(),
+        train_config=train_config, inputs=inputs,
     )
     for path in written:
         print(f"wrote {path}")
     if "spec_prosody" in variants:
-        from deceptio.inference import Detector
-        from deceptio.report_plots import save_saliency_figure
+        from deceptio.serving.detector import Detector
+        from deceptio.training.report_plots import save_saliency_figure
 
-        from deceptio.evaluate import save_report
+        from deceptio.training.report import save_report
 
         figure = save_saliency_figure(Detector(args.out, variants=("spec_prosody",)), data, Path(args.report_dir) / "saliency.png")
         save_report(report, Path(args.report_dir))  # again, now with the saliency figure
@@ -191,7 +213,7 @@ def _train(args: argparse.Namespace) -> int:
 def _app(args: argparse.Namespace) -> int:
     import importlib.util
 
-    path = _REPO / "app.py"
+    path = REPO / "app.py"
     if not path.is_file():
         raise DeceptioError(f"deceptio app serves the repository's app.py, which is not at {path}: "
                             "install from a clone with pip install -e .")
@@ -206,7 +228,7 @@ def _app(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from deceptio.mlend import DEFAULT_BASE_URL, download_mlend, mlend_manifest
+    from deceptio.training.mlend import DEFAULT_BASE_URL, download_mlend, mlend_manifest
 
     base_url = args.base_url or DEFAULT_BASE_URL
     folder = download_mlend(args.directory, base_url=base_url, subset=args.subset)
@@ -217,8 +239,6 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    DEFAULT_WEIGHTS = _REPO / "weights"  # = deceptio.weights.DEFAULT_WEIGHTS, without importing torch for --help
-
     parser = argparse.ArgumentParser(
         prog="deceptio",
         description="Estimate from the voice whether a spoken story is truthful or deceptive, with honest, cross-validated figures.",
@@ -260,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("train", _train, "cross-validate, then train every variant on all data and write weights and cards"),
     ):
         sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("--data", default=str(DEFAULT_DATA), help="manifest CSV or folder of labelled recordings (default: the shared Real-life Trial corpus)")
+        sub.add_argument("--data", default=str(default_manifest()),
+                         help="manifest CSV or folder of labelled recordings (default: $DECEPTIO_CORPUS or the shared Real-life Trial corpus)")
         sub.add_argument("--variants", nargs="+", default=None, help="variants to run (default: all, ensemble included)")
         sub.add_argument("--folds", type=int, default=5)
         sub.add_argument("--repeats", type=int, default=5, help="repeats of the grouped K-fold with different seeds")
@@ -268,7 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--cache-dir", default=None, help="feature and fold cache (default $DECEPTIO_CACHE or ~/.cache/deceptio)")
         sub.add_argument("--no-cache", action="store_true", help="recompute everything")
         sub.add_argument("--set", nargs="*", default=[], metavar="SECTION.NAME=VALUE",
-                         help="override a setting, e.g. train.epochs=8 model.width=12 features.n_mels=40")
+                         help="override a setting, e.g. train.epochs=8 model.width=12 window.window_frames=800 features.n_mels=40 "
+                              "(sections: features, vad, images, window, model, train)")
+        sub.add_argument("--extra-rows", nargs="*", default=[], metavar="ROW.json",
+                         help="out-of-fold rows made elsewhere in the same folds (benchmarks/notebook_recipe.py) to join the report")
+        sub.add_argument("--screening", default=None, metavar="SCREENING.json",
+                         help="what benchmarks/screen_configs.py tried: sets the report's count of configurations tried")
         sub.set_defaults(run=run)
         if name == "evaluate":
             sub.add_argument("--update-cards", default=None, metavar="WEIGHTS_DIR",

@@ -33,7 +33,7 @@ from typing import Any, Mapping
 
 from deceptio.errors import ParameterError
 
-__all__ = ["Settings", "setting", "check_setting"]
+__all__ = ["Settings", "setting", "check_setting", "positive_int"]
 
 _BOUNDS = {"ge": (operator.ge, ">="), "gt": (operator.gt, ">"), "le": (operator.le, "<="), "lt": (operator.lt, "<")}
 _NOUNS = {int: ("an integer", "integers"), float: ("a number", "numbers"), str: ("a string", "strings"), bool: ("True or False", "booleans")}
@@ -106,6 +106,13 @@ def _rule(hint: Any, bounds: dict, choices: tuple | None) -> str:
         (low, a), (high, b) = lower[0], upper[0]
         return f"{noun} in {'[' if low == 'ge' else '('}{a}, {b}{']' if high == 'le' else ')'}"
     return " ".join([noun, *(f"{_BOUNDS[name][1]} {bound}" for name, bound in bounds.items())])
+
+
+def positive_int(name: str, value: object) -> int:
+    """``value`` as an int after checking it is an integer > 0 (bools refused), for a function's argument ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ParameterError(f"{name}={value!r} must be an integer > 0")
+    return int(value)
 
 
 def check_setting(cls: type, name: str, value: Any, *, label: str | None = None) -> Any:

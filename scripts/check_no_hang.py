@@ -26,8 +26,8 @@ from deceptio.synthetic import synthetic_corpus
 
 _MINIMAL = """
 import time, torch
-from deceptio.models import ModelConfig, create_model, fuse_for_inference
-from deceptio.saliency import class_activation_map, grad_cam
+from deceptio.modeling.models import ModelConfig, create_model, fuse_for_inference
+from deceptio.modeling.saliency import class_activation_map, grad_cam
 for i in range({loops}):
     start = time.perf_counter()
     torch.manual_seed(i)

@@ -16,10 +16,10 @@ from conftest import REPO, WEIGHTS, synthetic_speech
 from matplotlib.figure import Figure
 
 from deceptio import cli
-from deceptio.inference import Detector
-from deceptio.page import CAVEAT
-from deceptio.plots import panels_for
-from deceptio.variants import VARIANTS
+from deceptio.serving.detector import Detector
+from deceptio.serving.page import CAVEAT
+from deceptio.serving.plots import panels_for
+from deceptio.modeling.variants import VARIANTS
 
 EXAMPLE = REPO / "assets" / "synthetic_story_male.flac"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 
 import numpy as np
 import pytest
@@ -11,7 +10,9 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import fastest
 from deceptio.audio import (
+    VADConfig,
     HOP_LENGTH,
     SAMPLE_RATE,
     AudioConfig,
@@ -219,7 +220,7 @@ def test_over_duration_cap_refused_from_header_fast(tmp_path, monkeypatch):
     def decode(*_args, **_kwargs):
         raise AssertionError("the file was decoded: the header alone should have refused it")
 
-    monkeypatch.setattr("deceptio.audio._decode", decode)
+    monkeypatch.setattr("deceptio.audio.io._decode", decode)
     message = _refuses(path, "limit")
     assert message == "long.wav is 120.0 min long; the limit is 15.0 min"
 
@@ -260,19 +261,20 @@ def test_malformed_arguments_raise_parameter_error():
 @pytest.mark.parametrize(
     "override",
     [
-        {"sample_rate": 0},
-        {"max_duration_s": float("nan")},
-        {"min_speech_s": -1.0},
-        {"min_input_rate": 48000, "max_input_rate": 8000},
-        {"max_bytes": "200MB"},
-        {"vad_noise_percentile": 90.0, "vad_loud_percentile": 50.0},
-        {"vad_threshold_ratio": 1.5},
+        (AudioConfig, {"max_duration_s": float("nan")}),
+        (AudioConfig, {"min_speech_s": -1.0}),
+        (AudioConfig, {"min_input_rate": 48000, "max_input_rate": 8000}),
+        (AudioConfig, {"max_bytes": "200MB"}),
+        (VADConfig, {"frame_length": 0}),
+        (VADConfig, {"noise_percentile": 90.0, "loud_percentile": 50.0}),
+        (VADConfig, {"threshold_ratio": 1.5}),
     ],
 )
 def test_config_validation_names_field(override):
-    field = list(override)[-1]
-    with pytest.raises(ParameterError, match=f"AudioConfig.{field}="):
-        AudioConfig(**override)
+    cls, values = override
+    field = list(values)[-1]
+    with pytest.raises(ParameterError, match=f"{cls.__name__}.{field}="):
+        cls(**values)
 
 
 # --- voice activity --------------------------------------------------------
@@ -303,9 +305,9 @@ def test_vad_finds_bursts(rng):
 
 def test_config_drives_speech_mask(rng):
     y = bursts_over_noise(rng, [(0.5, 1.5), (1.7, 2.5)], 3.0)
-    config = AudioConfig(vad_min_gap_s=0.1)
-    assert speech_mask(y, **AudioConfig().speech_mask_kwargs()).tolist() == speech_mask(y).tolist()
-    segments = speech_segments(speech_mask(y, **config.speech_mask_kwargs()), hop_length=160, sample_rate=16000)
+    config = VADConfig(min_gap_s=0.1)
+    assert speech_mask(y, VADConfig()).tolist() == speech_mask(y).tolist()
+    segments = speech_segments(speech_mask(y, config), hop_length=160, sample_rate=16000)
     assert len(segments) == 2
 
 
@@ -318,7 +320,7 @@ def test_vad_fills_short_pauses_and_drops_clicks(rng):
 def test_vad_frames_are_centred():
     y = np.zeros(1000, dtype=np.float32)
     y[480:] = 0.5  # a step onto a plateau, so only frames whose window reaches it are loud
-    mask = speech_mask(y, frame_length=320, min_gap_s=0, min_island_s=0)
+    mask = speech_mask(y, VADConfig(frame_length=320, min_gap_s=0, min_island_s=0))
     assert mask.shape == (1 + 1000 // HOP_LENGTH,)
     # Frame t's window is [160 t - 160, 160 t + 160): frame 3 is the first to reach sample 480.
     np.testing.assert_array_equal(np.flatnonzero(mask), np.arange(3, 7))
@@ -339,16 +341,6 @@ def test_vad_rejects_bad_input():
 RATIO_VAD_TO_ENERGY = 4  # measured 1.3-1.4 on a 2-core AMD EPYC
 
 
-def _fastest(function, runs: int = 3) -> float:
-    """Seconds of the fastest of ``runs`` calls: another process on a small machine can only slow a run down."""
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def test_vad_is_fast_on_15_minutes(rng):
     """A few vectorised passes: within a small multiple of computing the frame energies once (the least a VAD does)."""
     y = rng.standard_normal(900 * SAMPLE_RATE).astype(np.float32) * 0.01
@@ -357,8 +349,8 @@ def test_vad_is_fast_on_15_minutes(rng):
         energy = np.cumsum(np.square(y, dtype=np.float64))
         return 10 * np.log10(np.diff(energy[::HOP_LENGTH]) / HOP_LENGTH + 1e-10)
 
-    reference = _fastest(frame_energies)
-    vad = _fastest(lambda: speech_mask(y))
+    reference = fastest(frame_energies)
+    vad = fastest(lambda: speech_mask(y))
     print(f"VAD of 15 min: {vad:.3f} s, {vad / reference:.1f}x one pass of frame energies ({reference:.3f} s)")
     assert vad < RATIO_VAD_TO_ENERGY * reference
 

@@ -25,7 +25,7 @@ import pytest
 from bad_inputs import KINDS, OK, REPO, UPLOAD_CAP_MB, WEIGHTS, BadInput, build_bad_inputs, running_app
 
 from deceptio.errors import DeceptioError
-from deceptio.inference import VERDICTS, Detector
+from deceptio.serving.detector import VERDICTS, Detector
 
 pytestmark = pytest.mark.slow
 

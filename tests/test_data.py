@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from deceptio.data import load_dataset, load_manifest, manifest_from_folder, turn_masks
+from deceptio.training.data import load_dataset, load_manifest, manifest_from_folder, turn_masks
 from deceptio.errors import DataError
 
 

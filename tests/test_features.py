@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
 import scipy.linalg
 import scipy.signal
 
-from conftest import synthetic_speech
+from conftest import fastest, synthetic_speech
 from deceptio.errors import ParameterError
 from deceptio.features import (
     FEATURES,
@@ -357,16 +356,6 @@ def test_unknown_feature_names_are_refused_listing_the_known_ones() -> None:
         compute_features(np.zeros(100), config={"n_mels": 40})
 
 
-def _fastest(function, runs: int = 3) -> float:
-    """Seconds of the fastest of ``runs`` calls: another process on a small machine can only slow a run down."""
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 @pytest.mark.slow
 def test_five_minutes_cost_a_small_multiple_of_one_stft(rng: np.random.Generator) -> None:
     """Every feature of five minutes (mel, MFCC, LPC/LSF, F0, contrast) within a few plain STFTs of the same audio.
@@ -380,8 +369,8 @@ def test_five_minutes_cost_a_small_multiple_of_one_stft(rng: np.random.Generator
         frames = np.lib.stride_tricks.sliding_window_view(np.pad(y, 256), 512)[::HOP]
         return np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
 
-    reference = _fastest(stft)
-    seconds = _fastest(lambda: compute_features(y))
+    reference = fastest(stft)
+    seconds = fastest(lambda: compute_features(y))
     print(f"features of 5 min: {seconds:.2f} s, {seconds / reference:.1f}x one numpy STFT ({reference:.3f} s)")
     assert seconds < RATIO_FEATURES_TO_STFT * reference
     assert compute_features(y)["f0"].shape == (1 + y.size // HOP,)

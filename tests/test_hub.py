@@ -14,7 +14,7 @@ import pytest
 
 from conftest import REPO, WEIGHTS
 from deceptio.errors import ParameterError, WeightsError
-from deceptio.hub import (
+from deceptio.serving.hub import (
     HubWeights,
     WeightsFallbackWarning,
     download_weights,
@@ -23,7 +23,7 @@ from deceptio.hub import (
     resolve_weights,
     verify_weights,
 )
-from deceptio.weights import available_cards
+from deceptio.modeling.card import available_cards
 
 REPO_ID = "deceptio-tests/weights"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -138,7 +138,7 @@ def test_detector_runs_on_hub_weights_with_hf_hub_offline_in_the_environment(tmp
     code = (
         "import json, sys\n"
         "from deceptio import Detector\n"
-        "from deceptio.hub import resolve_weights\n"
+        "from deceptio.serving.hub import resolve_weights\n"
         "folder = resolve_weights(sys.argv[1])\n"
         "detector = Detector(folder)\n"
         "analysis = detector.analyze(sys.argv[2], variant='prosody')\n"

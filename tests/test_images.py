@@ -6,7 +6,10 @@ import pytest
 from conftest import synthetic_speech
 from deceptio.errors import ParameterError
 from deceptio.features import compute_features
-from deceptio.images import IMAGE_ROWS, cut_windows, feature_images, stack_images, window_starts
+from deceptio.features import FeatureConfig
+from deceptio.modeling.images import IMAGE_NAMES, ImageConfig, cut_windows, feature_images, image_rows, stack_images, window_starts
+
+IMAGE_ROWS = {name: image_rows(name, FeatureConfig(), ImageConfig()) for name in IMAGE_NAMES}
 
 
 @pytest.fixture(scope="module")
@@ -64,18 +67,18 @@ def test_stack_and_bad_names(features):
 
 
 def test_sparse_ridge_matches_the_dense_gaussian(rng):
-    from deceptio.images import _ridge
+    from deceptio.modeling.images import _ridge
 
     values = rng.uniform(-14, 14, (3, 200)).astype(np.float32)  # some lines fall outside the axis
     weight = rng.random(200).astype(np.float32)
     centres = np.linspace(-12, 12, 48)
     sigma = centres[1] - centres[0]
     dense = (np.exp(-0.5 * ((centres[:, None, None] - values[None]) / sigma) ** 2).sum(axis=1)) * weight
-    assert np.abs(_ridge(values, weight, -12.0, 12.0, 48) - dense).max() < 1e-3
+    assert np.abs(_ridge(values, weight, -12.0, 12.0, 48, 4) - dense).max() < 1e-3
 
 
 def test_windows_cut_from_a_list_of_images_equal_those_of_the_stacked_image(rng):
-    from deceptio.images import cut_windows, stack_images, window_starts
+    from deceptio.modeling.images import cut_windows, stack_images, window_starts
 
     images = {"a": rng.standard_normal((3, 950)).astype(np.float32), "b": rng.standard_normal((5, 950)).astype(np.float32)}
     starts = window_starts(950, window=400, hop=200)

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import REPO, synthetic_speech
 from deceptio.errors import ParameterError, UnknownVariantError
-from deceptio.inference import Detector, verdict_for
+from deceptio.serving.detector import Detector, verdict_for
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 from bad_inputs import running_app
 
-from deceptio.inference import VERDICTS
+from deceptio.serving.detector import VERDICTS
 from deceptio.synthetic import synthetic_speech
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # server start + TEST_DEADLINE_S + stopping

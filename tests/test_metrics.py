@@ -3,17 +3,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deceptio.metrics import (
+from deceptio.modeling.scoring import sigmoid
+from deceptio.training.metrics import (
     accuracy,
     balanced_accuracy,
     expected_calibration_error,
     fit_temperature,
     roc_auc,
-    sigmoid,
     speaker_bootstrap_ci,
     summarize,
 )
-from deceptio.train import clip_weights
+from deceptio.training.train import clip_weights
 
 
 def test_auc_known_answers():
@@ -84,7 +84,7 @@ def test_rank_auc_matches_sklearn_with_ties(rng):
 
 
 def test_within_speaker_auc_known_answers():
-    from deceptio.metrics import within_speaker_auc
+    from deceptio.training.metrics import within_speaker_auc
 
     labels = np.array([1, 1, 0, 0, 1, 0, 1])
     speakers = np.array(["a", "a", "a", "a", "b", "b", "c"])  # c has one label: ignored
@@ -99,7 +99,7 @@ def test_within_speaker_auc_known_answers():
 
 
 def test_gender_indicator_predicts_gender_perfectly_but_not_the_balanced_label():
-    from deceptio.metrics import gender_balanced_auc
+    from deceptio.training.metrics import gender_balanced_auc
 
     genders = np.array(["F"] * 10 + ["M"] * 10)
     labels = np.array([1] * 8 + [0] * 2 + [1] * 2 + [0] * 8)  # deceptive mostly women

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from deceptio import mlend
-from deceptio.data import load_manifest
+from deceptio.training import mlend
+from deceptio.training.data import load_manifest
 from deceptio.errors import DataError, ParameterError
-from deceptio.mlend import download_mlend, mlend_manifest, read_mlend_attributes
+from deceptio.training.mlend import download_mlend, mlend_manifest, read_mlend_attributes
 
 PREFIX = "/MLEndDatasets/Deception/raw/main"
 ATTRIBUTES = "MLEndDD_story_attributes_small.csv"

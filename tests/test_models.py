@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from deceptio.errors import ParameterError, UnknownVariantError
-from deceptio.models import ModelConfig, create_model, fuse_for_inference
-from deceptio.variants import MODEL_VARIANTS, VARIANTS, get_variant
+from deceptio.modeling.card import ModelInput
+from deceptio.modeling.models import ModelConfig, create_model, fuse_for_inference
+from deceptio.modeling.variants import MODEL_VARIANTS, VARIANTS, get_variant
 
 
 @pytest.mark.parametrize("name", MODEL_VARIANTS)
@@ -14,7 +15,7 @@ def test_every_variant_forward_pass(name):
     variant = get_variant(name)
     torch.manual_seed(0)
     model = create_model(ModelConfig()).eval()
-    x = torch.randn(3, 1, variant.n_rows, 400)
+    x = torch.randn(3, 1, sum(ModelInput(layout=variant.images).rows().values()), 400)
     with torch.inference_mode():
         y = model(x)
     assert y.shape == (3,)
@@ -78,7 +79,7 @@ def test_inference_does_not_import_torchvision():
     import subprocess
     import sys
 
-    code = "import sys, deceptio.inference, deceptio.cli; print('torchvision' in sys.modules)"
+    code = "import sys, deceptio.serving.detector, deceptio.cli; print('torchvision' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
@@ -97,7 +98,8 @@ def test_model_config_round_trips_and_refuses_unknown_keys():
 
 
 def test_training_reduces_loss_on_a_learnable_task(rng):
-    from deceptio.train import TrainConfig, fit, window_logits
+    from deceptio.modeling.scoring import window_logits
+    from deceptio.training.train import TrainConfig, fit
 
     # Class 1 images carry a bright band in their upper rows: a net that learns must rank them higher.
     images, labels = [], []
@@ -111,13 +113,13 @@ def test_training_reduces_loss_on_a_learnable_task(rng):
     model = fit(images, np.array(labels), ["F", "M"] * 12, model_config=ModelConfig(width=8),
                 train_config=TrainConfig(epochs=6, freq_mask=0, time_mask=0), seed=0)
     scores = [window_logits(model, image, window=400, hop=200)[0].mean() for image in images]
-    from deceptio.metrics import roc_auc
+    from deceptio.training.metrics import roc_auc
 
     assert roc_auc(np.array(labels), np.array(scores)) > 0.9
 
 
 def test_fused_model_gives_the_same_logits():
-    from deceptio.models import fuse_for_inference
+    from deceptio.modeling.models import fuse_for_inference
 
     torch.manual_seed(0)
     model = create_model(ModelConfig(width=8)).eval()
@@ -133,7 +135,7 @@ def test_fused_model_gives_the_same_logits():
 
 
 def test_time_stretch_crops_keep_the_window_and_resample_a_ramp_linearly():
-    from deceptio.train import _random_crops
+    from deceptio.training.train import _random_crops
 
     ramp = np.tile(np.arange(2000, dtype=np.float32), (3, 1))
     crops = _random_crops([ramp], np.zeros(40, dtype=np.int64), 400, np.random.default_rng(0), stretch=0.2)
@@ -145,7 +147,7 @@ def test_time_stretch_crops_keep_the_window_and_resample_a_ramp_linearly():
 
 
 def test_mixup_blends_images_and_targets_alike():
-    from deceptio.train import _mixup
+    from deceptio.training.train import _mixup
 
     rng = np.random.default_rng(1)
     batch = np.stack([np.full((2, 5), float(label), dtype=np.float32) for label in (0, 1, 0, 1, 1, 0)])
@@ -157,7 +159,7 @@ def test_mixup_blends_images_and_targets_alike():
 
 
 def test_later_train_fields_at_their_default_leave_cache_keys_unchanged():
-    from deceptio.train import TrainConfig
+    from deceptio.training.train import TrainConfig
 
     assert "mixup" not in TrainConfig().key_dict() and TrainConfig().key_dict()["epochs"] == 12
     assert TrainConfig(mixup=0.4).key_dict()["mixup"] == 0.4

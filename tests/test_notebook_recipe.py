@@ -15,9 +15,9 @@ import soundfile as sf
 import torch
 from conftest import REPO, synthetic_speech
 
-from deceptio.data import load_manifest
+from deceptio.training.data import load_manifest
 from deceptio.errors import ParameterError
-from deceptio.evaluate import CVConfig, make_folds
+from deceptio.training.cv import CVConfig, make_folds
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import REPO, WEIGHTS
-from deceptio.inference import Analysis, Detector, WindowPrediction
-from deceptio.page import (
+from deceptio.serving.detector import Analysis, Detector, WindowPrediction
+from deceptio.serving.page import (
     CAVEAT,
     analyze_for_page,
     card_summary,
@@ -15,7 +15,7 @@ from deceptio.page import (
     variant_description,
     verdict_summary,
 )
-from deceptio.variants import VARIANTS
+from deceptio.modeling.variants import VARIANTS
 
 
 def _card(auc: float, auc_sd: float, gender: float) -> dict:
@@ -87,7 +87,7 @@ def test_analyze_for_page_reports_progress_and_shows_the_variants_panels():
 def test_limits_panel_reads_the_card():
     import json
 
-    from deceptio.page import limits_summary
+    from deceptio.serving.page import limits_summary
 
     card = json.loads((REPO / "weights" / "ensemble.json").read_text())
     text = limits_summary(card)

@@ -13,7 +13,7 @@ import soundfile as sf
 from conftest import synthetic_speech
 from deceptio.synthetic import synthetic_corpus
 from deceptio.cli import main
-from deceptio.inference import Detector
+from deceptio.serving.detector import Detector
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,8 @@ def test_train_writes_weights_cards_and_report(trained):
     for name in ("spec_mfcc", "lsf_lpc", "spec_prosody", "prosody"):
         card = json.loads((weights / f"{name}.json").read_text())
         assert (weights / card["file"]).stat().st_size < 12e6
-        assert card["temperature"] > 0 and card["feature_config"]["hop_length"] == 160
+        assert card["calibration"]["temperature"] > 0 and card["input"]["features"]["hop_length"] == 160
+        assert card["input"]["window"] == {"window_frames": 400, "hop_frames": 200} and card["input"]["rows"] > 0
         for key in ("auc", "auc_female", "accuracy"):
             assert set(card["cv"][key]) >= {"mean", "std"}
         assert "ece" in card["cv"]
@@ -112,8 +113,8 @@ def test_evaluate_scores_trained_weights_on_another_manifest(trained, capsys):
 
 
 def test_rows_made_elsewhere_join_the_report_only_in_the_same_folds(trained):
-    from deceptio.data import load_manifest
-    from deceptio.evaluate import CVConfig, fold_assignments_sha256, make_folds
+    from deceptio.training.data import load_manifest
+    from deceptio.training.cv import CVConfig, fold_assignments_sha256, make_folds
 
     root, _ = trained
     clips = load_manifest(root / "data" / "manifest.csv")
@@ -127,8 +128,10 @@ def test_rows_made_elsewhere_join_the_report_only_in_the_same_folds(trained):
     (extra / "stale.json").write_text(json.dumps({**row, "name": "stale", "fold_assignments_sha256": "0" * 64}))
     args = ["evaluate", "--data", str(root / "data" / "manifest.csv"), "--folds", "2", "--repeats", "1",
             "--report-dir", str(root / "r4"), "--cache-dir", str(root / "cache"), "--set", "train.epochs=1", "model.width=4"]
+    assert main(args) == 0  # files beside the report are not read unless named
+    assert "oracle" not in json.loads((root / "r4" / "cv_report.json").read_text())["methods"]
     with pytest.warns(UserWarning, match="stale"):
-        assert main(args) == 0
+        assert main([*args, "--extra-rows", str(extra / "oracle.json"), str(extra / "stale.json")]) == 0
     report = json.loads((root / "r4" / "cv_report.json").read_text())
     assert report["methods"]["oracle"]["metrics"]["auc"]["mean"] == 1.0
     assert "stale" not in report["methods"]
@@ -146,12 +149,13 @@ def test_update_cards_takes_new_rows_into_the_cards_and_leaves_the_weights_alone
     shutil.copytree(root / "r4" / "extra", extra)
     (extra / "stale.json").unlink()
     args = ["evaluate", "--data", str(root / "data" / "manifest.csv"), "--folds", "2", "--repeats", "1",
-            "--report-dir", str(root / "r5"), "--cache-dir", str(root / "cache"), "--set", "train.epochs=1", "model.width=4"]
+            "--report-dir", str(root / "r5"), "--cache-dir", str(root / "cache"), "--extra-rows", str(extra / "oracle.json"),
+            "--set", "train.epochs=1", "model.width=4"]
     assert main([*args, "--update-cards", str(copy)]) == 0
     card = json.loads((copy / "prosody.json").read_text())
     assert card["baselines"]["oracle"]["auc"]["mean"] == 1.0 and "oracle" not in old_card["baselines"]
     assert card["protocol"]["configurations_tried"] == 1 and card["protocol"]["selection"] == "fixed in advance"
-    assert card["sha256"] == old_card["sha256"] and card["temperature"] == old_card["temperature"]
+    assert card["sha256"] == old_card["sha256"] and card["calibration"] == old_card["calibration"]
     assert {path.name: path.read_bytes() for path in copy.glob("*.safetensors")} == before
     assert "oracle" in json.loads((copy / "ensemble.json").read_text())["baselines"]
     # Figures of another recipe are refused, and nothing is written.
@@ -161,13 +165,13 @@ def test_update_cards_takes_new_rows_into_the_cards_and_leaves_the_weights_alone
 
 
 def test_screening_sets_the_count_of_configurations_tried_only_for_its_own_configuration():
-    from deceptio.evaluate import screening_protocol
-    from deceptio.models import ModelConfig
-    from deceptio.train import TrainConfig
+    from deceptio.training.cv import screening_protocol
+    from deceptio.modeling.models import ModelConfig
+    from deceptio.training.train import TrainConfig
 
     screening = {"variant": "spec_prosody", "repeats": 2, "configurations_tried": 4,
                  "rows": {"fixed": {"model": {}, "train": {}}, "mixup": {"model": {}, "train": {"mixup": 0.4}},
-                          "wide": {"model": {"width": 32}, "train": {}}, "long": {"model": {}, "train": {"window_frames": 800}}}}
+                          "wide": {"model": {"width": 32}, "train": {}}, "long": {"model": {}, "train": {}, "window": {"window_frames": 800}}}}
     assert screening_protocol(None, ModelConfig(), TrainConfig()) == {"configurations_tried": 1, "selection": "fixed in advance"}
     kept = screening_protocol(screening, ModelConfig(), TrainConfig())
     assert kept["configurations_tried"] == 4 and "3 other configuration(s) screened" in kept["selection"] and "none adopted" in kept["selection"]
@@ -176,3 +180,10 @@ def test_screening_sets_the_count_of_configurations_tried_only_for_its_own_confi
     # ...unless the screening says that configuration was adopted: then the report says it was selected.
     adopted = screening_protocol({**screening, "adopted": "wide"}, ModelConfig(width=32), TrainConfig())
     assert adopted["configurations_tried"] == 4 and "optimistic" in adopted["selection"]
+    # A window is a configuration like any other: the screening's adopted 8 s window counts too.
+    from deceptio.modeling.card import ModelInput
+    from deceptio.modeling.images import WindowConfig
+
+    long = ModelInput(window=WindowConfig(window_frames=800))
+    assert screening_protocol(screening, ModelConfig(), TrainConfig(), long)["configurations_tried"] == 1
+    assert screening_protocol({**screening, "adopted": "long"}, ModelConfig(), TrainConfig(), long)["configurations_tried"] == 4

@@ -12,15 +12,15 @@ from matplotlib.image import AxesImage
 
 from deceptio.errors import ParameterError, UnknownVariantError
 from deceptio.features import FeatureConfig, compute_features
-from deceptio.inference import Analysis, WindowPrediction
-from deceptio.plots import (
+from deceptio.serving.detector import Analysis, WindowPrediction
+from deceptio.serving.plots import (
     BASE_PANELS,
     PANELS,
     feature_figure,
     panels_for,
     timeline_figure,
 )
-from deceptio.variants import VARIANTS
+from deceptio.modeling.variants import VARIANTS
 
 CONFIG = FeatureConfig()
 HOP_S = CONFIG.hop_length / CONFIG.sample_rate

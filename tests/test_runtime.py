@@ -19,6 +19,6 @@ def test_tune_allocator_takes_effect_once_on_glibc():
 
 
 def test_importing_the_library_leaves_the_allocator_alone():
-    code = "import deceptio, deceptio.inference, deceptio.runtime as r; print(r._applied)"
+    code = "import deceptio, deceptio.serving.detector, deceptio.runtime as r; print(r._applied)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "None"

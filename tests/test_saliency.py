@@ -6,13 +6,13 @@ import torch
 
 from conftest import WEIGHTS
 from deceptio.errors import ParameterError
-from deceptio.models import ModelConfig, create_model, fuse_for_inference
-from deceptio.saliency import class_activation_map, grad_cam, image_saliency
+from deceptio.modeling.models import ModelConfig, create_model, fuse_for_inference
+from deceptio.modeling.saliency import class_activation_map, grad_cam, image_saliency
 
 
 def _bright_band_model():
     """A net trained in a few steps to call images with a bright upper band 'deceptive'."""
-    from deceptio.train import TrainConfig, fit
+    from deceptio.training.train import TrainConfig, fit
 
     rng = np.random.default_rng(0)
     images, labels = [], []
@@ -73,7 +73,7 @@ def test_the_scoring_copies_refuse_gradients():
 
 
 def test_the_detectors_models_are_scoring_copies():
-    from deceptio.inference import Detector
+    from deceptio.serving.detector import Detector
 
     detector = Detector(WEIGHTS)
     for loaded in detector._models.values():

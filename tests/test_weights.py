@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from deceptio.errors import WeightsError
-from deceptio.models import ModelConfig, create_model
-from deceptio.weights import load_card, load_model, save_variant
+from deceptio.modeling.models import ModelConfig, create_model
+from deceptio.modeling.card import load_card
+from deceptio.modeling.weights import load_model, save_variant
 
 PACKAGE = Path(__file__).resolve().parent.parent / "deceptio"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from deceptio.audio.io import HOP_LENGTH, SAMPLE_RATE
 from deceptio.errors import ParameterError
 from deceptio.features.pitch import _lag_range
 from deceptio.features.spectral import mel_filterbank
@@ -33,8 +34,8 @@ class FeatureConfig(Settings):
     """
 
     # Upper bounds keep the checks below from allocating gigabytes or overflowing on a typo.
-    sample_rate: int = setting(16000, gt=0, le=192000)  # Hz; audio is resampled to this before analysis
-    hop_length: int = setting(160, gt=0)  # 10 ms between frames, shared by every feature
+    sample_rate: int = setting(SAMPLE_RATE, gt=0, le=192000)  # Hz; audio is resampled to this before analysis
+    hop_length: int = setting(HOP_LENGTH, gt=0)  # 10 ms between frames, shared by every feature and the VAD
     n_fft: int = setting(512, gt=0, le=16384)  # 32 ms FFT: 31.25 Hz bins
     win_length: int = setting(400, gt=0)  # 25 ms Hann window, centred in n_fft
     n_mels: int = setting(64, gt=0, le=512)

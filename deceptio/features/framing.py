@@ -8,6 +8,7 @@ import numpy as np
 import scipy.fft
 
 from deceptio.errors import ParameterError
+from deceptio.settings import positive_int as _positive_int
 
 __all__ = ["frame_signal", "frame_blocks", "power_spectrogram", "power_blocks", "fft_frequencies", "hann_window"]
 
@@ -200,13 +201,6 @@ def _as_signal(y: np.ndarray, *, name: str = "y", upcast: bool = True) -> np.nda
     if not np.isfinite(y).all():
         raise ParameterError(f"{name} contains NaN or infinite samples")
     return y.astype(np.float64, copy=False) if upcast else y
-
-
-def _positive_int(name: str, value: object) -> int:
-    """``value`` as an int after checking it is an integer > 0 (bools refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ParameterError(f"{name}={value!r} must be an integer > 0")
-    return int(value)
 
 
 def _blocks(n_frames: int) -> Iterator[slice]:

@@ -27,11 +27,7 @@ __all__ = ["BasicBlock", "ModelConfig", "SlimResNet", "create_model", "fuse_for_
 class ModelConfig(Settings):
     """Shape of the network; stored in every model card so weights rebuild themselves.
 
-    Raises
-    ------
-    ParameterError
-        On construction, naming the field and its value, if a setting has the
-        wrong type or is out of range.
+    Checked on construction (see :class:`~deceptio.settings.Settings`).
     """
 
     in_channels: int = setting(1, ge=1)  # feature images are stacked vertically into one channel

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.special import expit, log_expit
+from scipy.special import log_expit
 from scipy.stats import rankdata
+
 
 __all__ = [
     "roc_auc",
@@ -17,6 +18,7 @@ __all__ = [
     "summarize",
     "within_speaker_auc",
     "gender_balanced_auc",
+    "label_balance_weights",
 ]
 
 
@@ -117,10 +119,6 @@ def summarize(values: list[float]) -> dict:
     }
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return expit(x)
-
-
 def _pair_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[float, int]:
     """(pairs ranked right, ties half, and number of pairs) over all (deceptive, truthful) pairs."""
     deceptive = scores[labels == 1]
@@ -163,23 +161,33 @@ def within_speaker_auc(
     }
 
 
+def label_balance_weights(labels: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Per clip ``n_g / (2 n_{g,label})`` for its group g: each group keeps its size, its two labels weigh the same.
+
+    With genders as groups, gender then says nothing about the label: training
+    weighs clips so, and :func:`gender_balanced_auc` scores with it.
+    """
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    weights = np.zeros(labels.size)
+    for group in np.unique(groups):
+        in_group = groups == group
+        for label in (0, 1):
+            cell = in_group & (labels == label)
+            if cell.any():
+                weights[cell] = in_group.sum() / (2.0 * cell.sum())
+    return weights
+
+
 def gender_balanced_auc(labels: np.ndarray, scores: np.ndarray, genders: np.ndarray) -> float:
     """AUC with clips weighted so that the deceptive share is 1/2 among women and among men.
 
-    Weights are ``n_g / (2 n_{g,label})`` for gender g, so each gender keeps
-    its size but its labels weigh the same; a score that only knows gender
-    then scores 0.5. Clips of unknown gender are left out.
+    Weights are :func:`label_balance_weights` by gender, so a score that only
+    knows gender scores 0.5. Clips of unknown gender are left out.
     """
     labels, scores, genders = np.asarray(labels), np.asarray(scores, dtype=np.float64), np.asarray(genders)
     known = np.isin(genders, ("F", "M"))
     labels, scores, genders = labels[known], scores[known], genders[known]
-    weights = np.zeros(labels.size)
-    for gender in ("F", "M"):
-        in_g = genders == gender
-        for label in (0, 1):
-            cell = in_g & (labels == label)
-            if cell.any():
-                weights[cell] = in_g.sum() / (2.0 * cell.sum())
+    weights = label_balance_weights(labels, genders)
     positive, negative = labels == 1, labels == 0
     if not positive.any() or not negative.any():
         return float("nan")

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from deceptio.errors import ParameterError
-from deceptio.images import cut_windows, window_starts
-from deceptio.models import SlimResNet
+from deceptio.modeling.images import cut_windows, window_starts
+from deceptio.modeling.models import SlimResNet
 
 __all__ = ["class_activation_map", "grad_cam", "image_saliency"]
 
@@ -42,7 +42,7 @@ def grad_cam(model: SlimResNet, windows: torch.Tensor) -> np.ndarray:
 
     Finer than :func:`class_activation_map` (about rows/16 × frames/32 cells)
     but it needs a backward pass, so it refuses the scoring copies that
-    :func:`~deceptio.models.fuse_for_inference` makes. Keeps the positive part.
+    :func:`~deceptio.modeling.models.fuse_for_inference` makes. Keeps the positive part.
 
     Returns
     -------

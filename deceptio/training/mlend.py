@@ -13,7 +13,7 @@ package downloads from::
 text (``"Chinese, Mandarin"`` is quoted). :func:`download_mlend` mirrors that
 layout into a folder, resuming partial files and checking every size, and
 :func:`mlend_manifest` writes the ``manifest.csv`` that
-:func:`deceptio.data.load_manifest` reads.
+:func:`deceptio.training.data.load_manifest` reads.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ from pathlib import Path, PurePosixPath
 from tqdm.auto import tqdm
 
 from deceptio import __version__
+from deceptio.audio.io import AUDIO_SUFFIXES
 from deceptio.errors import DataError, ParameterError
+from deceptio.training.data import parse_gender
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -54,7 +56,6 @@ _MAX_FILE_BYTES = 200 * 1024**2  # a 5-minute story is ~50 MB as 48 kHz stereo P
 _MAX_ATTRIBUTES_BYTES = 10 * 1024**2
 _CHUNK_BYTES = 64 * 1024
 _RETRY_PAUSE_S = 1.0  # doubled after each failed try
-_AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 _STORY_TYPES = {"true_story": "truthful", "deceptive_story": "deceptive"}
 _SPEAKER_COLUMNS = ("participant", "participant_id", "speaker", "speaker_id", "storyteller", "storyteller_id")
 _SIZE_COLUMNS = ("size", "bytes", "size_bytes", "file_size", "filesize")
@@ -107,11 +108,6 @@ def _normalise(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", name.strip().lower())
 
 
-def _gender(value: str | None) -> str:
-    key = (value or "").strip().upper()
-    return {"F": "F", "FEMALE": "F", "W": "F", "M": "M", "MALE": "M"}.get(key, "unknown")
-
-
 def _check_filename(name: str, where: str) -> str:
     # The names come from a file on a server and become paths here: only a
     # plain audio file name may pass, never a folder, '..' or an absolute path.
@@ -124,8 +120,8 @@ def _check_filename(name: str, where: str) -> str:
         or PurePosixPath(name).name != name
     ):
         raise DataError(f"{where}: filename {name!r} is not a plain file name")
-    if PurePosixPath(name).suffix.lower() not in _AUDIO_SUFFIXES:
-        raise DataError(f"{where}: filename {name!r} is not an audio file ({', '.join(sorted(_AUDIO_SUFFIXES))})")
+    if PurePosixPath(name).suffix.lower() not in AUDIO_SUFFIXES:
+        raise DataError(f"{where}: filename {name!r} is not an audio file ({', '.join(sorted(AUDIO_SUFFIXES))})")
     return name
 
 
@@ -207,7 +203,7 @@ def read_mlend_attributes(path: str | os.PathLike) -> list[MLEndStory]:
                     label=label,
                     language=cell(row, columns.get("language")),
                     speaker=cell(row, speaker_column) or None,
-                    gender=_gender(cell(row, columns.get("gender"))),
+                    gender=parse_gender(cell(row, columns.get("gender"))),
                     size=size,
                 )
             )

@@ -6,7 +6,7 @@ like ``weights/``. The revision is required (a commit hash pins the files for
 good; a tag or branch can move). Files land in the ordinary Hugging Face cache
 (``HF_HOME`` / ``HF_HUB_CACHE``), so ``HF_HUB_OFFLINE=1`` serves them from
 there. Every weights file's sha256 is checked against its card before a
-:class:`~deceptio.inference.Detector` sees the folder.
+:class:`~deceptio.serving.detector.Detector` sees the folder.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deceptio.errors import ParameterError, WeightsError
-from deceptio.weights import DEFAULT_WEIGHTS, available_cards, checked_weights_path, load_card
+from deceptio.modeling.card import available_cards, checked_weights_path, load_card
+from deceptio.paths import DEFAULT_WEIGHTS
 
 __all__ = [
     "HUB_SCHEME",

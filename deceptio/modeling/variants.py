@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deceptio.errors import UnknownVariantError
-from deceptio.images import IMAGE_ROWS
+from deceptio.modeling.images import IMAGE_NAMES
 
 __all__ = ["Variant", "VARIANTS", "register_variant", "get_variant", "MODEL_VARIANTS", "ENSEMBLE"]
 
@@ -22,7 +22,7 @@ class Variant:
         Registry key, also the file stem under ``weights/``.
     images : tuple of str
         Feature images stacked top to bottom into the model's input
-        (keys of :data:`deceptio.images.IMAGE_ROWS`); empty for the ensemble.
+        (of :data:`deceptio.modeling.images.IMAGE_NAMES`); empty for the ensemble.
     description : str
         One line for people choosing a variant on the page.
     members : tuple of str
@@ -38,10 +38,6 @@ class Variant:
     def is_ensemble(self) -> bool:
         return bool(self.members)
 
-    @property
-    def n_rows(self) -> int:
-        """Height of the input image (frequency-like axis)."""
-        return sum(IMAGE_ROWS[name] for name in self.images)
 
 
 VARIANTS: dict[str, Variant] = {}
@@ -49,9 +45,9 @@ VARIANTS: dict[str, Variant] = {}
 
 def register_variant(name: str, images: tuple[str, ...], description: str, members: tuple[str, ...] = ()) -> Variant:
     """Add a variant to :data:`VARIANTS` and return it."""
-    unknown = [image for image in images if image not in IMAGE_ROWS]
+    unknown = [image for image in images if image not in IMAGE_NAMES]
     if unknown:
-        raise UnknownVariantError(f"variant {name!r} uses unknown feature images {unknown}; known: {sorted(IMAGE_ROWS)}")
+        raise UnknownVariantError(f"variant {name!r} uses unknown feature images {unknown}; known: {', '.join(IMAGE_NAMES)}")
     variant = Variant(name=name, images=tuple(images), description=description, members=tuple(members))
     VARIANTS[name] = variant
     return variant

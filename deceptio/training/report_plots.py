@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 __all__ = ["save_report_figures"]
 
 _GROUPS = (("F", 0, "F truthful"), ("F", 1, "F deceptive"), ("M", 0, "M truthful"), ("M", 1, "M deceptive"))
 
 
-def _save(fig, path: Path, dpi: int = 110) -> Path:
+def _figure(rows: int, columns: int, **kwargs) -> tuple[Figure, np.ndarray]:
+    """A figure of its own (no pyplot state, no global backend), with a grid of axes."""
+    fig = Figure(figsize=kwargs.pop("figsize"))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, columns, squeeze=False, **kwargs)
+
+
+def _save(fig: Figure, path: Path, dpi: int = 110) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
     return path
 
 
@@ -36,7 +40,7 @@ def _score_distributions(report: dict, path: Path) -> Path:
     oof = report["out_of_fold"]
     labels, genders = np.asarray(oof["labels"]), np.asarray(oof["genders"])
     names = _shown_methods(report)
-    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 3.4), sharey=True, squeeze=False)
+    fig, axes = _figure(1, len(names), figsize=(2.6 * len(names), 3.4), sharey=True)
     rng = np.random.default_rng(0)
     for ax, name in zip(axes[0], names):
         scores = _mean_scores(report, name)
@@ -58,7 +62,7 @@ def _speaker_scores(report: dict, path: Path) -> Path:
     labels, speakers = np.asarray(oof["labels"]), np.asarray(oof["speakers"])
     both = [s for s in np.unique(speakers) if len(np.unique(labels[speakers == s])) == 2]
     names = _shown_methods(report)
-    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 3.2), sharey=True, squeeze=False)
+    fig, axes = _figure(1, len(names), figsize=(2.6 * len(names), 3.2), sharey=True)
     for ax, name in zip(axes[0], names):
         scores = _mean_scores(report, name)
         for x, speaker in enumerate(both):
@@ -76,7 +80,8 @@ def _speaker_scores(report: dict, path: Path) -> Path:
 
 def _reliability(report: dict, path: Path, n_bins: int = 10) -> Path:
     labels = np.asarray(report["out_of_fold"]["labels"], dtype=float)
-    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    fig, axes = _figure(1, 1, figsize=(4.2, 4.2))
+    ax = axes[0][0]
     ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=0.8)
     for name in _shown_methods(report):
         p = np.concatenate([np.asarray(r, dtype=float) for r in report["out_of_fold"]["probabilities"][name]])
@@ -112,12 +117,10 @@ def save_saliency_figure(detector, data: list, path: Path, *, variant: str = "sp
     These clips were in the shipped model's training data: the figure shows
     what the model attends to, not how well it generalises.
     """
-    from deceptio.images import IMAGE_ROWS
-    from deceptio.variants import get_variant
-
     chosen = [item for label in (1, 0) for item in [d for d in data if d.clip.label == label][:per_label]]
-    images_rows = get_variant(variant).images
-    fig, axes = plt.subplots(len(chosen), 2, figsize=(11, 2.2 * len(chosen)), squeeze=False)
+    rows = detector.model_input(variant).rows()  # image name -> rows, as the card records them
+    images_rows = tuple(rows)
+    fig, axes = _figure(len(chosen), 2, figsize=(11, 2.2 * len(chosen)))
     frames_per_s = detector.feature_config.sample_rate / detector.feature_config.hop_length
     for row, item in zip(axes, chosen):
         frames = item.subject_frames[: int(12 * frames_per_s)]  # the first 12 s of the subject's speech
@@ -132,7 +135,7 @@ def save_saliency_figure(detector, data: list, path: Path, *, variant: str = "sp
         label = "deceptive" if item.clip.label else "truthful"
         row[0].set_title(f"{item.clip.id} ({label}, {item.clip.gender}): {variant} input, p = {score.p:.2f}", fontsize=8)
         row[1].set_title("class activation map: red raised p(deceptive), blue lowered it", fontsize=8)
-        edges = np.cumsum([0] + [IMAGE_ROWS[name] for name in images_rows])
+        edges = np.cumsum([0] + list(rows.values()))
         for ax in row:
             ax.set_yticks((edges[:-1] + edges[1:]) / 2, images_rows, fontsize=7)
             ax.set_xlabel("seconds of subject speech", fontsize=7)

@@ -10,11 +10,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from deceptio.errors import ParameterError
-from deceptio.images import cut_windows, window_starts
-from deceptio.models import ModelConfig, SlimResNet, create_model
+from deceptio.modeling.images import WindowConfig, cut_windows
+from deceptio.modeling.models import ModelConfig, SlimResNet, create_model
+from deceptio.training.metrics import label_balance_weights
 from deceptio.settings import Settings, setting
 
-__all__ = ["TrainConfig", "clip_weights", "fit", "window_logits"]
+__all__ = ["TrainConfig", "clip_weights", "fit"]
 
 _BALANCE = ("none", "label", "gender_label")
 
@@ -23,19 +24,13 @@ _BALANCE = ("none", "label", "gender_label")
 class TrainConfig(Settings):
     """How a variant is trained; stored in the model card.
 
-    Raises
-    ------
-    ParameterError
-        On construction, naming the field and its value, if a setting has the
-        wrong type or is out of range.
+    Checked on construction (see :class:`~deceptio.settings.Settings`).
     """
 
     epochs: int = setting(12, ge=1)
     batch_size: int = setting(32, ge=1)
     learning_rate: float = setting(3e-3, gt=0)  # peak of a one-cycle schedule
     weight_decay: float = setting(0.05, ge=0)
-    window_frames: int = setting(400, ge=1)  # 4 s analysis windows
-    hop_frames: int = setting(200, ge=1)  # 50 % overlap when scoring
     balance: str = setting("gender_label", choices=_BALANCE)  # within each gender both labels weigh the same: gender carries no label
     freq_mask: int = setting(8, ge=0)  # SpecAugment: widest masked band of rows
     time_mask: int = setting(40, ge=0)  # SpecAugment: widest masked span of frames (0.4 s)
@@ -44,9 +39,6 @@ class TrainConfig(Settings):
     mixup: float = setting(0.0, ge=0)  # Beta(mixup, mixup) blend of each crop with another of the batch, targets blended alike; 0 = off
     time_stretch: float = setting(0.0, ge=0, lt=0.5)  # crops of window * U(1 - s, 1 + s) frames resampled to the window: speed perturbation
     noise: float = setting(0.0, ge=0)  # std of Gaussian noise added to the (z-scored) images
-
-    def _check(self) -> None:
-        self._require("time_mask", self.time_mask <= self.window_frames, f"<= window_frames={self.window_frames}")
 
     def key_dict(self) -> dict:
         """:meth:`to_dict` without the later fields left at their default (off).
@@ -73,15 +65,10 @@ def clip_weights(labels: np.ndarray, genders: list[str], balance: str) -> np.nda
     balances the labels only.
     """
     labels = np.asarray(labels)
+    if balance == "none":
+        return np.ones(len(labels), dtype=np.float64)
     groups = np.array(genders if balance == "gender_label" else ["all"] * len(labels))
-    weights = np.ones(len(labels), dtype=np.float64)
-    if balance != "none":
-        for group in np.unique(groups):
-            in_group = groups == group
-            for label in (0, 1):
-                cell = in_group & (labels == label)
-                if cell.any():
-                    weights[cell] = in_group.sum() / (2.0 * cell.sum())
+    weights = label_balance_weights(labels, groups)
     return weights / weights.mean()
 
 
@@ -137,11 +124,12 @@ def fit(
     *,
     model_config: ModelConfig,
     train_config: TrainConfig,
+    window: WindowConfig = WindowConfig(),
     seed: int = 0,
     progress: bool = False,
     description: str = "train",
 ) -> SlimResNet:
-    """Train a fresh model on clip images (each ``(rows, frames)``) with clip labels.
+    """Train a fresh model on clip images (each ``(rows, frames)``) with clip labels, on crops of ``window.window_frames``.
 
     Each epoch draws as many random window crops as the clips hold windows,
     clips chosen with :func:`clip_weights`, so long clips do not outvote
@@ -151,10 +139,12 @@ def fit(
         raise ParameterError(f"{len(images)} images but {len(labels)} labels")
     if len(set(np.asarray(labels).tolist())) < 2:
         raise ParameterError("training needs clips of both labels")
+    if train_config.time_mask > window.window_frames:
+        raise ParameterError(f"train.time_mask={train_config.time_mask} must be <= window.window_frames={window.window_frames}")
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     labels = np.asarray(labels, dtype=np.float32)
-    window = train_config.window_frames
+    window = window.window_frames
     probabilities = clip_weights(labels, genders, train_config.balance)
     probabilities /= probabilities.sum()
     per_epoch = int(sum(max(1, round(image.shape[1] / window)) for image in images))
@@ -191,17 +181,3 @@ def fit(
     bar.close()
     model.eval()
     return model
-
-
-@torch.inference_mode()
-def window_logits(
-    model: SlimResNet, image: np.ndarray | list[np.ndarray], *, window: int, hop: int, batch_size: int = 64
-) -> tuple[np.ndarray, np.ndarray]:
-    """Logits of every analysis window of one ``(rows, frames)`` image (or a list of them, stacked), and the windows' start frames."""
-    frames = (image[0] if isinstance(image, (list, tuple)) else image).shape[1]
-    starts = window_starts(frames, window=window, hop=hop)
-    logits = []
-    for i in range(0, len(starts), batch_size):  # cut per batch: the windows of a long recording never exist at once
-        windows = torch.from_numpy(cut_windows(image, starts[i : i + batch_size], window=window)).unsqueeze(1)
-        logits.append(model(windows.contiguous(memory_format=torch.channels_last)))  # what fused models run fastest on
-    return torch.cat(logits).numpy().astype(np.float64), starts

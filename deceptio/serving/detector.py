@@ -12,26 +12,17 @@ import torch
 from deceptio.audio import AudioConfig, Recording, prepare
 from deceptio.errors import ParameterError, UnknownVariantError, WeightsError
 from deceptio.features import FeatureConfig, check_threads, compute_features
-from deceptio.images import feature_images, stack_images
-from deceptio.metrics import sigmoid
-from deceptio.models import SlimResNet, fuse_for_inference
-from deceptio.saliency import image_saliency
-from deceptio.train import TrainConfig, window_logits
-from deceptio.variants import ENSEMBLE, get_variant
-from deceptio.weights import DEFAULT_WEIGHTS, available_cards, load_card, load_model
+from deceptio.modeling.card import Calibration, ModelInput, calibration_of
+from deceptio.modeling.images import feature_images, stack_images
+from deceptio.modeling.models import SlimResNet, fuse_for_inference
+from deceptio.modeling.saliency import image_saliency
+from deceptio.modeling.scoring import VERDICTS, sigmoid, verdict_for, window_logits
+from deceptio.modeling.variants import ENSEMBLE, get_variant
+from deceptio.modeling.card import available_cards, load_card
+from deceptio.modeling.weights import load_model
+from deceptio.paths import DEFAULT_WEIGHTS
 
-__all__ = ["Detector", "Analysis", "WindowPrediction", "verdict_for"]
-
-VERDICTS = ("truthful", "deceptive", "inconclusive")
-
-
-def verdict_for(p_deceptive: float, band: float) -> str:
-    """``deceptive`` / ``truthful`` outside ``0.5 ± band``, else ``inconclusive``."""
-    if p_deceptive >= 0.5 + band:
-        return "deceptive"
-    if p_deceptive <= 0.5 - band:
-        return "truthful"
-    return "inconclusive"
+__all__ = ["Detector", "Analysis", "WindowPrediction", "FrameScore", "VERDICTS", "verdict_for"]
 
 
 @dataclass(frozen=True)
@@ -80,15 +71,18 @@ class Analysis:
 class _Loaded:
     card: dict
     model: SlimResNet
-    feature_config: FeatureConfig
-    train_config: TrainConfig
+    input: ModelInput
+    calibration: Calibration
 
 
 class Detector:
     """Analyses recordings with the variants found in a weights folder.
 
     Cards and weights are read once, at construction; each analysis computes
-    the features once and shares them between the variants.
+    the features once and shares them between the variants. Everything that
+    shapes a model's input (features, speech detector, images, windows) and
+    its calibration comes from its card (:class:`~deceptio.modeling.card.ModelInput`);
+    the caller sets only the limits on what it accepts.
 
     Parameters
     ----------
@@ -97,7 +91,7 @@ class Detector:
     variants : tuple of str, optional
         Load only these (an ensemble brings its members); all cards by default.
     audio_config : AudioConfig
-        Limits for incoming audio (duration cap, minimum speech).
+        The caller's limits on incoming audio (duration, size, rates, least speech).
     threads : int, optional
         Threads for the feature analyses (see :func:`~deceptio.features.compute_features`);
         the cores this process may use by default.
@@ -123,17 +117,17 @@ class Detector:
                     self.cards[member] = load_card(self.weights, member)
         self._models: dict[str, _Loaded] = {}
         for name, card in self.cards.items():
+            calibration = calibration_of(card)  # every card, the ensemble's too: its band
             if card.get("members"):
                 continue
-            self._models[name] = _Loaded(
-                card=card,
-                model=fuse_for_inference(load_model(self.weights, card)),
-                feature_config=FeatureConfig.from_dict(card["feature_config"]),
-                train_config=TrainConfig.from_dict(card["train_config"]),
-            )
-        grids = {(m.feature_config, m.train_config.window_frames, m.train_config.hop_frames) for m in self._models.values()}
-        if len(grids) > 1:
-            raise WeightsError("the loaded variants use different feature settings or windows; load them separately")
+            self._models[name] = _Loaded(card=card, model=fuse_for_inference(load_model(self.weights, card)),
+                                         input=ModelInput.from_card(card), calibration=calibration)
+        first = next(iter(self._models.values()), None)
+        if first is None:
+            raise WeightsError(f"no model weights among the cards in {self.weights}")
+        if not all(first.input.same_recording_pass(m.input) for m in self._models.values()):
+            raise WeightsError("the loaded variants use different feature, speech-detector, image or window settings; "
+                               "load them separately")
 
     @property
     def variants(self) -> list[str]:
@@ -146,8 +140,21 @@ class Detector:
         return self.cards[variant]
 
     @property
+    def input(self) -> ModelInput:
+        """The input settings the loaded models share (the first model's layout)."""
+        return next(iter(self._models.values())).input
+
+    def model_input(self, variant: str) -> ModelInput:
+        """What ``variant``'s network reads, from its card (an ensemble's: its first member's settings and layout)."""
+        return self._member_models(variant)[0].input
+
+    @property
     def feature_config(self) -> FeatureConfig:
-        return next(iter(self._models.values())).feature_config
+        return self.input.features
+
+    def calibration(self, variant: str) -> Calibration:
+        """The card's calibration of ``variant`` (an ensemble's: its inconclusive band)."""
+        return calibration_of(self.card(variant))
 
     def analyze(self, source, *, variant: str = ENSEMBLE, band: float | None = None, name: str | None = None) -> Analysis:
         """Analyse a recording (path, bytes or ``(rate, array)``) with one variant or the ensemble.
@@ -159,20 +166,35 @@ class Detector:
         UnknownVariantError
             ``variant`` is not loaded.
         """
-        card = self.card(variant)
-        band = float(card.get("inconclusive_band", 0.1) if band is None else band)
+        band = self.calibration(variant).inconclusive_band if band is None else band
         if not 0.0 <= band < 0.5:
             raise ParameterError(f"band={band} must be in [0, 0.5)")
-        recording = prepare(source, config=self.audio_config, name=name)
+        recording = self.prepare(source, name=name)
         return self.analyze_recording(recording, variant=variant, band=band)
+
+    def prepare(self, source, *, name: str | None = None) -> Recording:
+        """Load a recording within the caller's limits and find its speech as the cards' VAD does.
+
+        Raises
+        ------
+        AudioError
+            The recording is unreadable, empty, silent, too short or too long.
+        """
+        settings = self.input
+        return prepare(source, config=self.audio_config, vad=settings.vad, sample_rate=settings.features.sample_rate,
+                       hop_length=settings.features.hop_length, name=name)
 
     def analyze_recording(self, recording: Recording, *, variant: str, band: float) -> Analysis:
         """Analyse an already loaded and checked :class:`~deceptio.audio.Recording`."""
-        config = self._member_models(variant)[0].feature_config
+        settings = self._member_models(variant)[0].input
+        config = settings.features
+        if (recording.sample_rate, recording.hop_length) != (config.sample_rate, config.hop_length):
+            raise ParameterError(f"the recording is at {recording.sample_rate} Hz with a hop of {recording.hop_length}; "
+                                 f"the models read {config.sample_rate} Hz with a hop of {config.hop_length} (use Detector.prepare)")
         features = compute_features(recording.samples, config=config, threads=self.threads)
         frames = np.flatnonzero(recording.speech)
         score = self.score_frames(features, frames, variant=variant)
-        window = self._member_models(variant)[0].train_config.window_frames
+        window = settings.window.window_frames
         hop_s = config.hop_length / config.sample_rate
         windows = tuple(
             WindowPrediction(
@@ -213,9 +235,9 @@ class Detector:
         maps = {}
         for loaded in self._member_models(variant):
             name = loaded.card["variant"]
-            image = stack_images(images, get_variant(name).images)
-            maps[name] = image_saliency(loaded.model, image, window=loaded.train_config.window_frames,
-                                        hop=loaded.train_config.hop_frames)
+            image = stack_images(images, loaded.input.layout)
+            maps[name] = image_saliency(loaded.model, image, window=loaded.input.window.window_frames,
+                                        hop=loaded.input.window.hop_frames)
         return maps
 
     def _member_models(self, variant: str) -> list[_Loaded]:
@@ -229,17 +251,17 @@ class Detector:
         turns); images are normalised over them.
         """
         members = self._member_models(variant)
-        config = members[0].feature_config
-        needed = tuple(dict.fromkeys(image for m in members for image in get_variant(m.card["variant"]).images))
-        images = feature_images(features, frames, needed, sample_rate=config.sample_rate)
+        settings = members[0].input
+        needed = tuple(dict.fromkeys(image for m in members for image in m.input.layout))
+        images = feature_images(features, frames, needed, config=settings.images, sample_rate=settings.features.sample_rate)
         window_p, member_p = [], {}
         with torch.inference_mode():
             for loaded in members:
                 name = loaded.card["variant"]
-                parts = [images[part] for part in get_variant(name).images]  # stacked window by window
-                logits, starts = window_logits(loaded.model, parts, window=loaded.train_config.window_frames,
-                                               hop=loaded.train_config.hop_frames)
-                temperature = loaded.card["temperature"]
+                parts = [images[part] for part in loaded.input.layout]  # stacked window by window
+                logits, starts = window_logits(loaded.model, parts, window=loaded.input.window.window_frames,
+                                               hop=loaded.input.window.hop_frames)
+                temperature = loaded.calibration.temperature
                 member_p[name] = float(sigmoid(logits.mean() / temperature))
                 window_p.append(sigmoid(logits / temperature))
         return FrameScore(

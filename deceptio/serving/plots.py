@@ -21,7 +21,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from deceptio.errors import ParameterError
 from deceptio.features import FeatureConfig, fft_frequencies, mel_filterbank
-from deceptio.variants import get_variant
+from deceptio.modeling.variants import get_variant
 
 __all__ = ["BASE_PANELS", "PANELS", "feature_figure", "panels_for", "timeline_figure"]
 
@@ -86,9 +86,13 @@ def _reads(variant: str) -> set[str]:
     return set(spec.images) | {image for member in spec.members for image in get_variant(member).images}
 
 
-def panels_for(variant: str) -> tuple[str, ...]:
-    """Panels shown for a variant: the four base panels plus every other feature it reads, in :data:`PANELS` order."""
-    reads = _reads(variant)
+def panels_for(variant: str, reads=None) -> tuple[str, ...]:
+    """Panels shown for a variant: the four base panels plus every other feature it reads, in :data:`PANELS` order.
+
+    ``reads`` are the images the loaded models read (an analysis's ``images``,
+    from their cards); the registry's by default.
+    """
+    reads = _reads(variant) if reads is None else set(reads)
     return tuple(key for key, (_, image) in PANELS.items() if key in BASE_PANELS or image in reads)
 
 
@@ -188,8 +192,9 @@ def feature_figure(
         frequency axes are in Hz, non-speech frames are shaded grey.
     """
     variant = variant or analysis.variant
-    keys = panels_for(variant)
-    reads = _reads(variant)
+    # What the loaded models read, from their cards; the registry's for an analysis made elsewhere.
+    reads = set(analysis.images) if getattr(analysis, "images", None) else _reads(variant)
+    keys = panels_for(variant, reads)
     features, speech = _check(analysis)
     hop_s = config.hop_length / config.sample_rate
     n_frames = features["f0"].shape[-1]

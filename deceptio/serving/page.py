@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
-from deceptio import plots
-from deceptio.inference import Analysis, Detector
-from deceptio.variants import get_variant
+from deceptio.serving import plots
+from deceptio.serving.detector import Analysis, Detector
+from deceptio.modeling.variants import get_variant
 
 __all__ = [
     "CAVEAT",
@@ -182,7 +182,7 @@ def analyze_for_page(detector: Detector, source, variant: str, *, progress: Prog
     analysis = detector.analyze(source, variant=variant, name=name)
     report(0.7, "drawing the features")
     config = detector.feature_config
-    panels = plots.panels_for(variant)
+    panels = plots.panels_for(variant, analysis.images)
     features = plots.feature_figure(analysis, variant=variant, config=config)
     report(0.9, "drawing the timeline")
     timeline = plots.timeline_figure(analysis, config=config)

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from deceptio.audio import AudioConfig, load_audio, speech_mask
+from deceptio.audio import AUDIO_SUFFIXES, VADConfig, load_audio, speech_mask
 from deceptio.errors import DataError, DeceptioError
+from deceptio.paths import default_cache_dir, default_manifest  # noqa: F401  (re-exported for the benchmarks)
 from deceptio.features import FeatureConfig, compute_features
 
 __all__ = [
@@ -33,8 +34,7 @@ _LABEL_WORDS = {
     "deceptive": 1, "lie": 1, "lying": 1, "false": 1, "1": 1,
     "truthful": 0, "truth": 0, "true": 0, "0": 0,
 }
-_AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"  # 2: the VAD settings are their own config
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,6 @@ class Clip:
     turns: Path | None = None  # CSV start,end,speaker,role,gender; only role=subject is labelled
 
 
-def default_manifest() -> Path:
-    """The shared Real-life Trial corpus's manifest: ``$DECEPTIO_CORPUS/manifest.csv``, else ``../shared`` beside the checkout."""
-    corpus = os.environ.get("DECEPTIO_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "data" / "real-life-trial")
-    return Path(corpus) / "manifest.csv"
-
-
-def default_cache_dir() -> Path:
-    """``$DECEPTIO_CACHE`` or ``~/.cache/deceptio``."""
-    return Path(os.environ.get("DECEPTIO_CACHE", Path.home() / ".cache" / "deceptio"))
-
-
 def _parse_label(value: str, where: str) -> int:
     key = value.strip().lower()
     if key not in _LABEL_WORDS:
@@ -67,7 +56,8 @@ def _parse_label(value: str, where: str) -> int:
     return _LABEL_WORDS[key]
 
 
-def _parse_gender(value: str | None) -> str:
+def parse_gender(value: str | None) -> str:
+    """``F``, ``M`` or ``unknown`` from what manifests write (F/female/W, M/male; any case)."""
     key = (value or "").strip().upper()
     return {"F": "F", "FEMALE": "F", "W": "F", "M": "M", "MALE": "M"}.get(key, "unknown")
 
@@ -101,7 +91,7 @@ def load_manifest(path: str | os.PathLike) -> list[Clip]:
                     path=audio,
                     label=_parse_label(row["label"], where),
                     speaker=(row.get("speaker") or "").strip() or audio.stem,
-                    gender=_parse_gender(row.get("gender")),
+                    gender=parse_gender(row.get("gender")),
                     turns=root / turns if turns else None,
                 )
             )
@@ -120,7 +110,7 @@ def manifest_from_folder(folder: str | os.PathLike) -> list[Clip]:
     for label_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
         label = _parse_label(label_dir.name, str(label_dir))
         for audio in sorted(label_dir.rglob("*")):
-            if audio.suffix.lower() in _AUDIO_SUFFIXES:
+            if audio.suffix.lower() in AUDIO_SUFFIXES:
                 speaker = audio.parent.name if audio.parent != label_dir else audio.stem
                 clips.append(Clip(id=audio.stem, path=audio, label=label, speaker=speaker, gender="unknown"))
     if not clips:
@@ -176,19 +166,19 @@ class ClipFeatures:
         return np.flatnonzero(self.other & self.speech)
 
 
-def _cache_key(clip: Clip, feature_config: FeatureConfig, audio_config: AudioConfig) -> str:
+def _cache_key(clip: Clip, feature_config: FeatureConfig, vad_config: VADConfig) -> str:
     stat = clip.path.stat()
     payload = json.dumps(
-        [_CACHE_VERSION, str(clip.path.resolve()), stat.st_size, stat.st_mtime_ns, feature_config.to_dict(), repr(audio_config)],
+        [_CACHE_VERSION, str(clip.path.resolve()), stat.st_size, stat.st_mtime_ns, feature_config.to_dict(), vad_config.to_dict()],
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
-def _extract(clip: Clip, feature_config: FeatureConfig, audio_config: AudioConfig, cache_dir: Path | None) -> ClipFeatures:
+def _extract(clip: Clip, feature_config: FeatureConfig, vad_config: VADConfig, cache_dir: Path | None) -> ClipFeatures:
     cache_file = None
     if cache_dir is not None:
-        cache_file = cache_dir / "features" / f"{clip.id}-{_cache_key(clip, feature_config, audio_config)}.npz"
+        cache_file = cache_dir / "features" / f"{clip.id}-{_cache_key(clip, feature_config, vad_config)}.npz"
         if cache_file.is_file():
             with np.load(cache_file, allow_pickle=False) as stored:
                 arrays = {key: stored[key] for key in stored.files}
@@ -196,11 +186,11 @@ def _extract(clip: Clip, feature_config: FeatureConfig, audio_config: AudioConfi
             subject, other = turn_masks(clip.turns, speech.size, hop_length=feature_config.hop_length, sample_rate=feature_config.sample_rate)
             return ClipFeatures(clip, arrays, speech, subject, other)
     try:
-        y = load_audio(clip.path, config=audio_config)
+        y = load_audio(clip.path, sample_rate=feature_config.sample_rate)
     except DeceptioError as error:
         raise DataError(f"{clip.path.name}: {error}") from error
     features = compute_features(y, config=feature_config)
-    speech = speech_mask(y, **audio_config.speech_mask_kwargs())
+    speech = speech_mask(y, vad_config, sample_rate=feature_config.sample_rate, hop_length=feature_config.hop_length)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(".tmp.npz")
@@ -214,14 +204,14 @@ def extract_dataset(
     clips: list[Clip],
     *,
     feature_config: FeatureConfig | None = None,
-    audio_config: AudioConfig | None = None,
+    vad_config: VADConfig | None = None,
     cache_dir: Path | None = None,
     progress: bool = True,
 ) -> list[ClipFeatures]:
-    """Features of every clip, read from the cache where a previous run left them."""
+    """Features and speech masks of every clip, read from the cache where a previous run left them."""
     feature_config = feature_config or FeatureConfig()
-    audio_config = audio_config or AudioConfig()
+    vad_config = vad_config or VADConfig()
     return [
-        _extract(clip, feature_config, audio_config, cache_dir)
+        _extract(clip, feature_config, vad_config, cache_dir)
         for clip in tqdm(clips, desc="features", unit="clip", disable=not progress)
     ]

@@ -7,15 +7,12 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from deceptio.audio import AudioConfig
+from deceptio.audio import AUDIO_SUFFIXES, AudioConfig
 from deceptio.errors import DeceptioError, ParameterError
 
 __all__ = ["expand_inputs", "score_files", "CSV_FIELDS"]
 
 CSV_FIELDS = ("file", "verdict", "p_deceptive", "variant", "duration_s", "speech_s", "windows", "error")
-_AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 _worker: dict = {}
 
 
@@ -25,7 +22,7 @@ def expand_inputs(paths: list[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in _AUDIO_SUFFIXES and p.is_file())
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
             if not found:
                 raise ParameterError(f"{path} holds no wav, flac, ogg or mp3 files")
             files.extend(found)
@@ -37,7 +34,7 @@ def expand_inputs(paths: list[str]) -> list[Path]:
 def _init(weights: str, variant: str, audio_config: AudioConfig, threads: int) -> None:
     import torch
 
-    from deceptio.inference import Detector
+    from deceptio.serving.detector import Detector
     from deceptio.runtime import tune_allocator
 
     tune_allocator()
@@ -79,6 +76,8 @@ def score_files(
     so ``workers`` processes use ``workers`` cores. A file that cannot be
     analysed gets its message in the ``error`` column; the rest go on.
     """
+    from tqdm.auto import tqdm  # the command line's progress bar; scoring itself needs no tqdm
+
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise ParameterError(f"workers={workers} must be >= 1")

@@ -1,0 +1,297 @@
+"""Speaker-grouped cross-validation of every variant and the bias baselines, in the same folds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold
+from tqdm.auto import tqdm
+
+from deceptio.errors import ParameterError
+from deceptio.modeling.card import ModelInput
+from deceptio.modeling.images import feature_images, stack_images
+from deceptio.modeling.models import ModelConfig
+from deceptio.modeling.scoring import sigmoid, window_logits
+from deceptio.modeling.variants import Variant, get_variant
+from deceptio.training.data import ClipFeatures
+from deceptio.training.metrics import fit_temperature
+from deceptio.training.report import clip_labels, finish_report
+from deceptio.training.train import TrainConfig, fit
+
+if TYPE_CHECKING:
+    from deceptio.serving.detector import Detector
+
+__all__ = ["CVConfig", "cross_validate", "evaluate_weights", "make_folds", "fold_assignments_sha256", "variant_images",
+           "screening_protocol"]
+
+
+@dataclass(frozen=True)
+class CVConfig:
+    """Repeated speaker-grouped K-fold."""
+
+    folds: int = 5
+    repeats: int = 5  # each repeat reshuffles which speakers share a fold
+    first_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.folds < 2 or self.repeats < 1:
+            raise ParameterError(f"folds={self.folds} must be >= 2 and repeats={self.repeats} >= 1")
+
+
+def variant_images(data: list[ClipFeatures], variant: Variant, inputs: ModelInput = ModelInput()) -> list[np.ndarray]:
+    """The stacked input image of each clip over the subject's speech frames, drawn with ``inputs``' image settings."""
+    draw = lambda item: feature_images(item.features, item.subject_frames, variant.images,  # noqa: E731
+                                       config=inputs.images, sample_rate=inputs.features.sample_rate)
+    return [stack_images(draw(item), variant.images) for item in data]
+
+
+def make_folds(labels: np.ndarray, speakers: np.ndarray, cv: CVConfig) -> list[np.ndarray]:
+    """Per repeat, the fold index of every clip; a speaker's clips share a fold."""
+    if len(np.unique(speakers)) < cv.folds:
+        raise ParameterError(f"{len(np.unique(speakers))} speakers cannot fill {cv.folds} speaker-disjoint folds")
+    assignments = []
+    for repeat in range(cv.repeats):
+        splitter = StratifiedGroupKFold(n_splits=cv.folds, shuffle=True, random_state=cv.first_seed + repeat)
+        fold_of = np.empty(len(labels), dtype=np.int64)
+        for k, (_, test) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups=speakers)):
+            fold_of[test] = k
+        assignments.append(fold_of)
+    return assignments
+
+
+def fold_assignments_sha256(folds: list[np.ndarray]) -> str:
+    """Fingerprint of a fold assignment, so results made elsewhere can prove they used the same folds."""
+    return hashlib.sha256(json.dumps([f.tolist() for f in folds]).encode()).hexdigest()
+
+
+def _fold_key(parts: list) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _fit_key_parts(variant: Variant, model_config: ModelConfig, train_config: TrainConfig, inputs: ModelInput) -> list:
+    """What a fit depends on besides its clips and seed, as the cache key has always spelled it.
+
+    The window settings join the training settings' dict (where they were
+    before they had a config of their own: same JSON, same key); image and
+    VAD settings join only when they differ from the defaults earlier keys
+    were made with.
+    """
+    parts = [variant.name, variant.images, model_config.to_dict(), {**train_config.key_dict(), **inputs.window.to_dict()},
+             inputs.features.to_dict()]
+    for config, default in ((inputs.images, ModelInput().images), (inputs.vad, ModelInput().vad)):
+        if config != default:
+            parts.append(config.to_dict())
+    return parts
+
+
+def _variant_oof_logits(
+    variant: Variant,
+    images: list[np.ndarray],
+    data: list[ClipFeatures],
+    fold_of: np.ndarray,
+    seed: int,
+    *,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    inputs: ModelInput,
+    cache_dir: Path | None,
+    bar: tqdm,
+) -> np.ndarray:
+    labels = np.array([item.clip.label for item in data])
+    genders = [item.clip.gender for item in data]
+    ids = [item.clip.id for item in data]
+    logits = np.empty(len(data))
+    for k in np.unique(fold_of):
+        test, train = np.flatnonzero(fold_of == k), np.flatnonzero(fold_of != k)
+        fit_seed = seed * 100 + int(k)
+        key = _fold_key(
+            _fit_key_parts(variant, model_config, train_config, inputs)
+            + [[(ids[i], int(labels[i])) for i in train], [ids[i] for i in test], fit_seed]
+        )
+        cached = cache_dir / "cv" / f"{variant.name}-{key}.npy" if cache_dir is not None else None
+        bar.set_postfix_str(f"{variant.name} seed {seed} fold {k}")
+        if cached is not None and cached.is_file():
+            logits[test] = np.load(cached, allow_pickle=False)
+        else:
+            model = fit(
+                [images[i] for i in train], labels[train], [genders[i] for i in train],
+                model_config=model_config, train_config=train_config, window=inputs.window, seed=fit_seed,
+            )
+            logits[test] = [
+                window_logits(model, images[i], window=inputs.window.window_frames, hop=inputs.window.hop_frames)[0].mean()
+                for i in test
+            ]
+            if cached is not None:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                np.save(cached, logits[test], allow_pickle=False)
+        bar.update()
+    return logits
+
+
+def _crossfit_calibrate(logits: np.ndarray, labels: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
+    """Each fold's probabilities use a temperature fitted on the other folds' out-of-fold logits."""
+    p = np.empty(len(logits))
+    for k in np.unique(fold_of):
+        test, rest = fold_of == k, fold_of != k
+        p[test] = sigmoid(logits[test] / fit_temperature(logits[rest], labels[rest]))
+    return p
+
+
+def _protocol(cv: CVConfig, **extra) -> dict:
+    return {
+        "folds": cv.folds,
+        "repeats": cv.repeats,
+        "seeds": [cv.first_seed + r for r in range(cv.repeats)],
+        "grouped_by": "speaker",
+        "stratified_by": "label",
+        "scored_on": "subject turns only, speech frames (VAD)",
+        "clip_score": "mean of window logits",
+        "configurations_tried": 1,
+        "selection": "fixed in advance",
+        **extra,
+    }
+
+
+def screening_protocol(screening: dict | None, model_config: ModelConfig, train_config: TrainConfig,
+                       inputs: ModelInput = ModelInput()) -> dict:
+    """How many configurations were tried and how the reported one was chosen, from ``benchmarks/screen_configs.py``'s JSON.
+
+    Without a screening (or one of another configuration) the reported
+    configuration was the only one tried. A screening counts when its
+    ``fixed`` row is the configuration reported here: then the others it
+    tried were measured on the same data and count too.
+    """
+    if not screening or "fixed" not in screening.get("rows", {}):
+        return {"configurations_tried": 1, "selection": "fixed in advance"}
+    fixed = screening["rows"]["fixed"]
+    adopted = screening.get("adopted", "fixed")
+    reported = screening["rows"].get(adopted, fixed)
+    if (replace(ModelConfig(), **reported.get("model", {})) != model_config
+            or replace(TrainConfig(), **reported.get("train", {})) != train_config
+            or replace(ModelInput().window, **reported.get("window", {})) != inputs.window):
+        return {"configurations_tried": 1, "selection": "fixed in advance"}
+    others = screening["configurations_tried"] - 1
+    where = f"on {screening['variant']} over {screening['repeats']} repeats of these folds (reports/screening.md)"
+    if adopted == "fixed":
+        selection = f"fixed in advance; {others} other configuration(s) screened {where}, none adopted"
+    else:
+        selection = (f"chosen among {screening['configurations_tried']} screened {where}: "
+                     "optimistic by that selection")
+    return {"configurations_tried": screening["configurations_tried"], "selection": selection}
+
+
+def cross_validate(
+    data: list[ClipFeatures],
+    *,
+    variants: tuple[str, ...],
+    cv: CVConfig = CVConfig(),
+    model_config: ModelConfig = ModelConfig(),
+    train_config: TrainConfig = TrainConfig(),
+    inputs: ModelInput = ModelInput(),
+    cache_dir: Path | None = None,
+    extra_rows: list[dict] = (),
+    screening: dict | None = None,
+    progress: bool = True,
+) -> dict:
+    """Cross-validate variants (the ensemble included) and the baselines in the same folds.
+
+    ``screening`` is what ``benchmarks/screen_configs.py`` wrote: it sets how
+    many configurations the report says were tried (see :func:`screening_protocol`).
+
+    ``extra_rows`` are out-of-fold results made elsewhere (e.g.
+    ``benchmarks/notebook_recipe.py``); each joins the report only if it was
+    made on the same clips in the same folds (checked by hash), else it is
+    skipped with a warning.
+
+    Returns the report as a JSON-ready dict: protocol, data summary, and per
+    method the metrics as mean ± sd over repeats with a speaker-bootstrap
+    95 % CI, plus the out-of-fold probabilities of every clip and repeat.
+    Trained folds are cached under ``cache_dir/cv`` so a second run is quick.
+    """
+    requested = [get_variant(name) for name in variants]
+    models = list(dict.fromkeys(m for v in requested for m in (v.members if v.is_ensemble else (v.name,))))
+    labels, speakers, _ = clip_labels(data)
+    folds = make_folds(labels, speakers, cv)
+    seeds = [cv.first_seed + r for r in range(cv.repeats)]
+
+    methods: dict[str, dict] = {}
+    probabilities: dict[str, list[np.ndarray]] = {}
+    bar = tqdm(total=len(models) * cv.repeats * cv.folds, desc="cross-validation", unit="fit", disable=not progress)
+    for name in models:
+        variant = get_variant(name)
+        images = variant_images(data, variant, inputs)
+        logits = [
+            _variant_oof_logits(variant, images, data, fold_of, seed, model_config=model_config, train_config=train_config,
+                                inputs=inputs, cache_dir=cache_dir, bar=bar)
+            for seed, fold_of in zip(seeds, folds)
+        ]
+        probabilities[name] = [_crossfit_calibrate(lg, labels, fold_of) for lg, fold_of in zip(logits, folds)]
+        methods[name] = {"kind": "variant", "description": variant.description,
+                         "temperature": fit_temperature(np.concatenate(logits), np.tile(labels, len(logits)))}
+    bar.close()
+    for variant in requested:
+        if variant.is_ensemble:
+            probabilities[variant.name] = [np.mean([probabilities[m][r] for m in variant.members], axis=0) for r in range(cv.repeats)]
+            methods[variant.name] = {"kind": "ensemble", "description": variant.description, "members": list(variant.members)}
+    folds_hash = fold_assignments_sha256(folds)
+    ids = [item.clip.id for item in data]
+    for row in extra_rows:
+        # A row may cover only the first R repeats (slow recipes); those folds must match exactly.
+        repeats = len(row.get("probabilities", []))
+        if row.get("clip_ids") != ids or not 0 < repeats <= cv.repeats or row.get("fold_assignments_sha256") != fold_assignments_sha256(folds[:repeats]):
+            warnings.warn(f"extra row {row.get('name')!r} was made on other clips or folds; left out of the report", stacklevel=2)
+            continue
+        probabilities[row["name"]] = [np.asarray(p, dtype=float) for p in row["probabilities"]]
+        methods[row["name"]] = {"kind": row.get("kind", "baseline"), "description": row.get("description", ""),
+                                "repeats": repeats}
+    protocol = _protocol(
+        cv,
+        fold_assignments_sha256=folds_hash,
+        calibration="temperature scaling, fitted per test fold on the other folds' out-of-fold logits",
+        model_config=model_config.to_dict(),
+        train_config=train_config.to_dict(),
+        input_config={key: value for key, value in inputs.to_dict().items() if key in ("features", "vad", "images", "window")},
+        **screening_protocol(screening, model_config, train_config, inputs),
+    )
+    return finish_report(data, methods, probabilities, folds, protocol, inputs.features)
+
+
+def evaluate_weights(
+    data: list[ClipFeatures],
+    detector: "Detector",
+    *,
+    variants: tuple[str, ...] | None = None,
+    cv: CVConfig = CVConfig(),
+    progress: bool = True,
+) -> dict:
+    """Score trained weights on another labelled corpus (cross-corpus), beside in-corpus baselines.
+
+    The variants are not retrained: every clip is scored by the shipped
+    models with their shipped calibration. The baselines, which need
+    training, are cross-validated on this corpus in speaker-grouped folds.
+    ``data`` must be extracted with ``detector.feature_config``.
+    """
+    labels, speakers, _ = clip_labels(data)
+    names = list(variants or detector.variants)
+    models = list(dict.fromkeys(m for n in names for m in (detector.card(n).get("members") or [n])))
+    scores = {name: np.empty(len(data)) for name in models}
+    for i, item in enumerate(tqdm(data, desc="scoring", unit="clip", disable=not progress)):
+        for name in models:
+            scores[name][i] = detector.score_frames(item.features, item.subject_frames, variant=name).p
+    methods, probabilities = {}, {}
+    for name in names:
+        card = detector.card(name)
+        members = card.get("members") or [name]
+        probabilities[name] = [np.mean([scores[m] for m in members], axis=0)]
+        methods[name] = {"kind": "ensemble" if card.get("members") else "variant", "description": card.get("description", ""),
+                         "trained_on": card.get("training_data", {}).get("name")}
+    protocol = _protocol(cv, weights=str(detector.weights), calibration="as shipped (temperature from the training corpus)",
+                         variants_scored="trained weights, not retrained (one pass: sd 0)",
+                         feature_config=detector.feature_config.to_dict())
+    return finish_report(data, methods, probabilities, make_folds(labels, speakers, cv), protocol, detector.feature_config)

@@ -1,0 +1,231 @@
+"""A cross-validation report: every method's metrics with their spread and confounds, as JSON, markdown and figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from deceptio import jsonutil
+from deceptio.errors import ParameterError
+from deceptio.features import FeatureConfig
+from deceptio.training.baselines import BASELINES, CHANNEL_MIN_S, baseline_inputs, baseline_oof
+from deceptio.training.data import ClipFeatures
+from deceptio.training.metrics import (
+    accuracy,
+    balanced_accuracy,
+    expected_calibration_error,
+    gender_balanced_auc,
+    roc_auc,
+    speaker_bootstrap_ci,
+    summarize,
+    within_speaker_auc,
+)
+from deceptio.training.report_plots import save_report_figures
+
+__all__ = ["SALIENCY_CAPTION", "clip_labels", "finish_report", "format_report", "save_report"]
+
+SALIENCY_CAPTION = "Class activation maps of the shipped spec_prosody on a few training clips (red raised p(deceptive), blue lowered it)."
+
+
+@dataclass(frozen=True)
+class _Cohort:
+    """The clips' labels and the groupings the confound metrics need."""
+
+    labels: np.ndarray
+    speakers: np.ndarray
+    genders: np.ndarray
+    channel: np.ndarray  # clips with enough of other speakers for the channel-only baseline
+
+    @property
+    def female(self) -> np.ndarray:
+        return self.genders == "F"
+
+    @property
+    def dominant(self) -> str:
+        """The speaker with the most clips."""
+        names, counts = np.unique(self.speakers, return_counts=True)
+        return str(names[np.argmax(counts)])
+
+
+def _repeat_metrics(c: _Cohort, p: np.ndarray, keep: np.ndarray) -> dict[str, float]:
+    labels, female, genders = c.labels[keep], c.female[keep], c.genders[keep]
+    p = p[keep]
+    known = np.isin(genders, ("F", "M"))
+    female_rest = female & (c.speakers[keep] != c.dominant)
+    return {
+        "auc": roc_auc(labels, p),
+        "auc_female": roc_auc(labels[female], p[female]),
+        "auc_female_without_dominant": roc_auc(labels[female_rest], p[female_rest]),
+        "gender_balanced_auc": gender_balanced_auc(labels, p, genders),
+        "auc_within_speaker": within_speaker_auc(labels, p, c.speakers[keep], n_resamples=1)["value"],
+        "auc_score_gender": roc_auc(female[known], p[known]),
+        "auc_channel_subset": roc_auc(labels[c.channel[keep]], p[c.channel[keep]]),
+        "accuracy": accuracy(labels, p),
+        "balanced_accuracy": balanced_accuracy(labels, p),
+        "ece": expected_calibration_error(labels, p),
+    }
+
+
+def _metrics(c: _Cohort, p_by_repeat: list[np.ndarray]) -> dict:
+    """Metrics per repeat summarised as mean ± sd, with 95 % CIs resampling speakers.
+
+    Clips a method does not score (NaN, outside its subset) are left out of
+    its metrics.
+    """
+    keep = np.isfinite(p_by_repeat[0])
+    per_repeat = [_repeat_metrics(c, p, keep) for p in p_by_repeat]
+    out = {name: summarize([r[name] for r in per_repeat]) for name in per_repeat[0]}
+    # CIs resample speakers over the repeat-averaged out-of-fold probability of each clip.
+    mean_p = np.mean(p_by_repeat, axis=0)[keep]
+    labels, speakers, female = c.labels[keep], c.speakers[keep], c.female[keep]
+    for name, fn, subset in (
+        ("auc", roc_auc, slice(None)),
+        ("auc_female", roc_auc, female),
+        ("auc_female_without_dominant", roc_auc, female & (speakers != c.dominant)),
+        ("accuracy", accuracy, slice(None)),
+        ("balanced_accuracy", balanced_accuracy, slice(None)),
+    ):
+        out[name]["ci95"] = list(speaker_bootstrap_ci(fn, labels[subset], mean_p[subset], speakers[subset]))
+    within = within_speaker_auc(labels, mean_p, speakers)
+    out["auc_within_speaker"].update(ci95=within["ci95"], n_pairs=within["n_pairs"], n_speakers=within["n_speakers"])
+    out["n_clips"] = int(keep.sum())
+    return out
+
+
+def clip_labels(data: list[ClipFeatures]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    labels = np.array([item.clip.label for item in data])
+    if len(np.unique(labels)) < 2:
+        raise ParameterError("the data holds only one label: nothing to evaluate")
+    return labels, np.array([item.clip.speaker for item in data]), np.array([item.clip.gender for item in data])
+
+
+def finish_report(
+    data: list[ClipFeatures],
+    methods: dict[str, dict],
+    probabilities: dict[str, list[np.ndarray]],
+    folds: list[np.ndarray],
+    protocol: dict,
+    feature_config: FeatureConfig,
+) -> dict:
+    """Add the baselines in the same folds, compute every method's metrics, assemble the report."""
+    labels, speakers, genders = clip_labels(data)
+    female = genders == "F"
+    min_other = int(round(CHANNEL_MIN_S * feature_config.sample_rate / feature_config.hop_length))
+    inputs = baseline_inputs(data, min_other)
+    for name, description in BASELINES.items():
+        probabilities[name] = [baseline_oof(name, inputs, labels, fold_of) for fold_of in folds]
+        if not np.isfinite(probabilities[name][0]).any():  # e.g. no clip has other speakers' turns
+            del probabilities[name]
+            continue
+        methods[name] = {"kind": "baseline", "description": description}
+        if name in ("channel_only", "mfcc_logreg_channel_subset"):
+            methods[name]["subset"] = f"clips with >= {CHANNEL_MIN_S:g} s of other speakers"
+    cohort = _Cohort(labels, speakers, genders, channel=np.isfinite(inputs["channel_only"]).all(axis=1))
+    for name, method in methods.items():
+        method["metrics"] = _metrics(cohort, probabilities[name])
+    known = np.isin(genders, ("F", "M"))
+    return {
+        "protocol": protocol,
+        "data": {
+            "n_clips": int(len(labels)),
+            "n_speakers": int(len(np.unique(speakers))),
+            "n_deceptive": int(labels.sum()),
+            "n_female": int(female.sum()),
+            "n_female_deceptive": int(labels[female].sum()),
+            "dominant_speaker": cohort.dominant,
+            "n_dominant": int((speakers == cohort.dominant).sum()),
+            "n_female_without_dominant": int((female & (speakers != cohort.dominant)).sum()),
+            "n_channel_subset": int(cohort.channel.sum()),
+            "auc_label_gender": roc_auc(female[known], labels[known]),
+            "subject_speech_s": round(float(sum(item.subject_frames.size for item in data)) * feature_config.hop_length / feature_config.sample_rate, 1),
+        },
+        "methods": methods,
+        "out_of_fold": {
+            "clip_ids": [item.clip.id for item in data],
+            "labels": labels.tolist(),
+            "speakers": speakers.tolist(),
+            "genders": genders.tolist(),
+            "probabilities": {name: [np.round(p, 6).tolist() for p in ps] for name, ps in probabilities.items()},
+        },
+    }
+
+
+def _fmt(metric: dict, ci: bool = True) -> str:
+    text = f"{metric['mean']:.3f} ± {metric['std']:.3f}"
+    if ci and "ci95" in metric and np.isfinite(metric["ci95"][0]):
+        text += f" [{metric['ci95'][0]:.2f}, {metric['ci95'][1]:.2f}]"
+    return text
+
+
+def _kind(method: dict, repeats: int | None = None) -> str:
+    notes = [f"{method['metrics']['n_clips']} clips"] if method.get("subset") else []
+    if repeats is not None and method.get("repeats", repeats) < repeats:  # a slow recipe run over the first repeats only
+        notes.append(f"{method['repeats']} repeat{'s' if method['repeats'] > 1 else ''}")
+    return method["kind"] + (f" ({', '.join(notes)})" if notes else "")
+
+
+def _table(methods: dict[str, dict], columns: tuple[str, ...], cells) -> list[str]:
+    """Markdown rows: one per method, ``cells(method, metrics)`` giving the columns after its name."""
+    rows = ["| method | " + " | ".join(columns) + " |", "|" + " --- |" * (len(columns) + 1)]
+    rows += [f"| {name} | " + " | ".join(cells(method, method["metrics"])) + " |" for name, method in methods.items()]
+    return rows
+
+
+def format_report(report: dict) -> str:
+    """The report as two markdown tables: the figures, then how much of them survives the confounds."""
+    protocol, data = report["protocol"], report["data"]
+    methods = report["methods"]
+    how = (
+        f"Trained weights from {protocol['weights']} scored as shipped (not retrained); baselines cross-validated "
+        f"in speaker-grouped {protocol['folds']}-fold CV × {protocol['repeats']} repeats on this data; "
+        if "weights" in protocol
+        else f"Speaker-grouped {protocol['folds']}-fold CV × {protocol['repeats']} repeats (seeds {protocol['seeds']}); "
+    )
+    lines = [
+        how +
+        f"{data['n_clips']} clips, {data['n_speakers']} speakers, {data['n_deceptive']} deceptive; "
+        f"{data['n_female']} female clips ({data['n_female_deceptive']} deceptive). Every row uses the same folds. "
+        f"Configurations tried: {protocol['configurations_tried']} ({protocol.get('selection', 'fixed in advance')}).",
+        "",
+    ]
+    lines += _table(methods, ("kind", "ROC AUC", "AUC (female)", "accuracy", "balanced acc.", "ECE"), lambda method, m: (
+        _kind(method, protocol["repeats"]), _fmt(m["auc"]), _fmt(m["auc_female"]), _fmt(m["accuracy"]), _fmt(m["balanced_accuracy"]),
+        f"{m['ece']['mean']:.3f}"))
+    lines += [
+        "",
+        f"What survives the confounds: AUC among women without the dominant speaker {data['dominant_speaker']} "
+        f"({data['n_female_without_dominant']} clips); within-speaker AUC over the (deceptive, truthful) pairs of "
+        f"speakers who have both; AUC with clips weighted so both genders have the same deceptive share; the AUC "
+        f"of the score for predicting the subject's gender (the label itself predicts it with AUC "
+        f"{data['auc_label_gender']:.3f}: a score above that is more a gender detector than the label); and the AUC "
+        f"on the {data['n_channel_subset']} clips with ≥ {CHANNEL_MIN_S:g} s of other speakers, where `channel_only` "
+        f"hears only those others.",
+        "",
+    ]
+    lines += _table(
+        methods,
+        ("AUC female w/o dominant", "within-speaker AUC", "gender-balanced AUC", "AUC score→gender", "AUC on channel subset"),
+        lambda method, m: (
+            _fmt(m["auc_female_without_dominant"]),
+            f"{_fmt(m['auc_within_speaker'])} ({m['auc_within_speaker'].get('n_pairs', 0)} pairs)",
+            _fmt(m["gender_balanced_auc"]), _fmt(m["auc_score_gender"]), _fmt(m["auc_channel_subset"])),
+    )
+    lines += ["", "mean ± sd over repeats [95 % CI, bootstrap over speakers of the repeat-averaged out-of-fold scores]."]
+    return "\n".join(lines)
+
+
+def save_report(report: dict, directory: Path) -> tuple[Path, Path]:
+    """Write ``cv_report.json`` and ``cv_report.md``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = directory / "cv_report.json", directory / "cv_report.md"
+    json_path.write_text(jsonutil.dumps(report))
+    figures = save_report_figures(report, directory)
+    saliency = directory / "saliency.png"  # written by `deceptio train` from the shipped models; kept across evaluations
+    md_path.write_text(
+        "# Cross-validation report\n\n" + format_report(report) + "\n\n"
+        + "".join(f"![{path.stem}]({path.name})\n" for path in figures)
+        + (f"![saliency]({saliency.name})\n\n{SALIENCY_CAPTION}\n" if saliency.is_file() else "")
+    )
+    return json_path, md_path
