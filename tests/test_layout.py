@@ -128,3 +128,11 @@ def test_the_detector_reads_the_vad_and_windows_from_the_card_not_from_code(tmp_
     edited = Detector(folder, variants=("prosody",)).analyze(audio, variant="prosody")
     assert edited.speech.sum() < shipped.speech.sum()  # a higher floor keeps fewer frames
     assert np.diff([w.start for w in edited.windows[:3]]).min() < np.diff([w.start for w in shipped.windows[:3]]).min()
+
+
+def test_the_cards_in_a_folder_say_what_it_serves():
+    from deceptio.errors import UnknownVariantError
+    from deceptio.serving.detector import Detector
+
+    with pytest.raises(UnknownVariantError, match=r"no card for variant 'magic' in .*; it has: ensemble, lsf_lpc, prosody"):
+        Detector(WEIGHTS, variants=("magic",))

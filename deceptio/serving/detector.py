@@ -17,7 +17,7 @@ from deceptio.modeling.images import feature_images, stack_images
 from deceptio.modeling.models import SlimResNet, fuse_for_inference
 from deceptio.modeling.saliency import image_saliency
 from deceptio.modeling.scoring import VERDICTS, sigmoid, verdict_for, window_logits
-from deceptio.modeling.variants import ENSEMBLE, get_variant
+from deceptio.modeling.variants import ENSEMBLE
 from deceptio.modeling.card import available_cards, load_card
 from deceptio.modeling.weights import load_model
 from deceptio.paths import DEFAULT_WEIGHTS
@@ -102,11 +102,14 @@ class Detector:
         self.weights = Path(weights)
         if not self.weights.is_dir():
             raise WeightsError(f"weights folder {self.weights} does not exist")
-        names = available_cards(self.weights) if variants is None else list(variants)
+        available = available_cards(self.weights)
+        names = available if variants is None else list(variants)
         if not names:
             raise WeightsError(f"no model cards in {self.weights}")
-        for name in names:
-            get_variant(name)  # unknown names fail before anything loads
+        unknown = [name for name in names if name not in available]
+        if unknown:  # before anything loads; the cards, not a registry in code, say what a folder serves
+            raise UnknownVariantError(f"no card for variant {unknown[0]!r} in {self.weights}; "
+                                      f"it has: {', '.join(available) or 'none'}")
         check_threads(threads)
         self.audio_config = audio_config
         self.threads = threads
