@@ -164,6 +164,48 @@ def batch_recordings_per_minute(folder: Path, weights: str, workers: int, runs: 
     return count / (median_time(once, runs) / 60)
 
 
+def torch_import_seconds(runs: int) -> float | None:
+    """Median of cold ``python -c "import torch"`` (the floor every torch-based command paid), or None without torch."""
+    if subprocess.run([sys.executable, "-c", "import torch"], capture_output=True).returncode != 0:
+        return None
+    return median_time(lambda: subprocess.run([sys.executable, "-c", "import torch"], check=True, capture_output=True), runs)
+
+
+def installed_mb(python: str) -> float:
+    """Size on disk of the environment ``python`` runs in (its prefix: the venv), in MB."""
+    prefix = Path(subprocess.run([python, "-c", "import sys; print(sys.prefix)"], check=True, capture_output=True,
+                                 text=True).stdout.strip())
+    return sum(f.stat().st_size for f in prefix.rglob("*") if f.is_file() and not f.is_symlink()) / 1e6
+
+
+def idle_server_rss_mb(path: Path, weights: str) -> float:
+    """RSS of ``app.py`` after start-up and one analysis (what every later one reuses), as the load test measures it."""
+    import socket
+    import urllib.request
+
+    from gradio_client import Client, handle_file
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--port", str(port), "--weights", weights],
+                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        Client(url, verbose=False, download_files=False).predict(handle_file(str(path)), "ensemble", api_name="/analyze")
+        status = Path(f"/proc/{server.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up")
@@ -171,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=str(REPO / "weights"))
     parser.add_argument("--batch-files", type=int, default=12, help="one-minute recordings for the batch throughput")
     parser.add_argument("--skip-15min", action="store_true", help="skip the 15-minute memory and scaling runs")
+    parser.add_argument("--light-python", default=None,
+                        help="the python of a venv with only requirements.txt (the serving set), to report its size")
     args = parser.parse_args(argv)
     tune_allocator()  # as the command line and the app do at start-up
 
@@ -194,7 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"naive path: median {naive_median_s:.1f} s over {args.naive_runs} runs; speedup {naive_median_s / median_s:.1f}x")
 
         cold = cold_cli_seconds(five, args.weights, 3)
-        print(f"cold `deceptio analyze` on the 5-minute file: median {cold:.2f} s over 3 runs")
+        torch_import = torch_import_seconds(3)
+        print(f"cold `deceptio analyze` on the 5-minute file: median {cold:.2f} s over 3 runs"
+              + ("" if torch_import is None else f"; cold `python -c 'import torch'`: {torch_import:.2f} s ({cold / torch_import:.2f}x)"))
+        idle_rss = idle_server_rss_mb(build_recording(1, folder, offset=99), args.weights)
+        print(f"idle app server after one analysis: RSS {idle_rss:.0f} MB")
 
         batch_folder = folder / "batch"
         batch_folder.mkdir()
@@ -217,8 +265,15 @@ def main(argv: list[str] | None = None) -> int:
         if peak is not None:
             print(f"peak RSS analysing 15 minutes in a fresh process: {peak:.0f} MB")
 
+    sizes = {"full": round(installed_mb(sys.executable))}
+    if args.light_python:
+        sizes["serving"] = round(installed_mb(args.light_python))
+    print("installed size: " + ", ".join(f"{k} {v} MB" for k, v in sizes.items()))
     print(json.dumps({
         "median_s": round(median_s, 4),
+        "torch_import_s": None if torch_import is None else round(torch_import, 3),
+        "idle_server_rss_mb": round(idle_rss, 1),
+        "installed_mb": sizes,
         "naive_median_s": round(naive_median_s, 3),
         "speedup": round(naive_median_s / median_s, 2),
         "cold_cli_s": round(cold, 3),

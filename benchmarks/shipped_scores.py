@@ -7,6 +7,10 @@ either writes the probabilities (``--write``) or compares them with a stored
 file and prints the largest difference, feature by feature and score by score.
 Run it with ``--write`` before a change to the signal path and without it after.
 
+It also scores every clip with the torch models the ONNX graphs were exported
+from and prints the largest difference of p(deceptive) per variant (the
+parity check of serving without torch; ``--no-parity`` skips it).
+
 Usage::
 
     python benchmarks/shipped_scores.py --file SCORES.json [--write] [--data MANIFEST] [--weights weights]
@@ -27,22 +31,51 @@ from tqdm.auto import tqdm
 from deceptio.paths import REPO
 from deceptio.training.data import default_manifest, extract_dataset, load_dataset
 from deceptio.serving.detector import Detector
+from deceptio.modeling.scoring import sigmoid, window_logits
 from deceptio.training.metrics import roc_auc
 
 DEFAULT_MANIFEST = default_manifest()
 
 
-def score_clips(manifest: Path, weights: Path) -> dict:
-    """Per-clip p(deceptive) of every shipped variant, and a fingerprint of each clip's features."""
+def _torch_networks(detector: Detector) -> dict:
+    """The shipped safetensors as torch scoring networks, beside the ONNX graphs the Detector runs (for parity)."""
+    from deceptio.modeling.card import load_card
+    from deceptio.modeling.models import as_network
+    from deceptio.modeling.weights import load_model
+
+    return {name: as_network(load_model(detector.weights, load_card(detector.weights, name)))
+            for name in detector.variants if not detector.card(name).get("members")}
+
+
+def _torch_p(detector: Detector, networks: dict, images: dict, name: str) -> float:
+    """p(deceptive) of ``name`` from the torch networks, by the same recipe as the Detector."""
+    members = detector.card(name).get("members") or [name]
+    p = []
+    for member in members:
+        settings = detector.model_input(member)
+        logits, _ = window_logits(networks[member], [images[part] for part in settings.layout],
+                                  window=settings.window.window_frames, hop=settings.window.hop_frames)
+        p.append(float(sigmoid(logits.mean() / detector.calibration(member).temperature)))
+    return float(np.mean(p))
+
+
+def score_clips(manifest: Path, weights: Path, *, parity: bool = True) -> dict:
+    """Per-clip p(deceptive) of every shipped variant, a fingerprint of each clip's features and, with torch
+    installed, the largest difference between the ONNX graphs' p and the torch models' p."""
     detector = Detector(weights)
+    networks = _torch_networks(detector) if parity else {}
     clips = load_dataset(manifest)
     scores: dict[str, list[float]] = {name: [] for name in detector.variants}
+    parity_gap = {name: 0.0 for name in detector.variants}
     fingerprints: dict[str, list[list[float]]] = {}
     for item in tqdm(clips, desc="clips", unit="clip"):
         [data] = extract_dataset([item], feature_config=detector.feature_config, vad_config=detector.input.vad, cache_dir=None,
                                  progress=False)
         for name in detector.variants:
-            scores[name].append(detector.score_frames(data.features, data.subject_frames, variant=name).p)
+            score = detector.score_frames(data.features, data.subject_frames, variant=name)
+            scores[name].append(score.p)
+            if networks:
+                parity_gap[name] = max(parity_gap[name], abs(score.p - _torch_p(detector, networks, score.images, name)))
         for key, value in data.features.items():
             # Mean and spread of each feature row: small enough to store, sensitive to any change.
             value = np.atleast_2d(value.astype(np.float64))
@@ -53,6 +86,7 @@ def score_clips(manifest: Path, weights: Path) -> dict:
         "labels": labels.tolist(),
         "scores": scores,
         "auc": {name: roc_auc(labels, np.array(p)) for name, p in scores.items()},
+        **({"onnx_torch_max_abs_diff_p": parity_gap} if networks else {}),
         "fingerprints": fingerprints,
     }
 
@@ -79,10 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path, default=REPO / "weights")
     parser.add_argument("--file", type=Path, required=True, help="where the scores are stored (--write) or read from")
     parser.add_argument("--write", action="store_true", help="store the scores instead of comparing with them")
+    parser.add_argument("--no-parity", action="store_true", help="skip scoring with the torch models (parity with the ONNX graphs)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    new = score_clips(args.data, args.weights)
+    new = score_clips(args.data, args.weights, parity=not args.no_parity)
     print(f"scored {len(new['clip_ids'])} clips in {time.perf_counter() - start:.0f} s")
+    if "onnx_torch_max_abs_diff_p" in new:
+        gap = new["onnx_torch_max_abs_diff_p"]
+        print("ONNX vs torch, largest |Δp(deceptive)| over the clips: " + ", ".join(f"{k} {v:.1e}" for k, v in gap.items()))
+        print(json.dumps({"onnx_torch_max_abs_diff_p": max(gap.values()), "clips": len(new["clip_ids"])}))
     if args.write:
         args.file.write_text(json.dumps(new) + "\n")
         print(f"wrote {args.file}")

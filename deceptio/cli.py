@@ -14,6 +14,7 @@ from deceptio.paths import DEFAULT_WEIGHTS, REPO, default_manifest
 from deceptio.runtime import tune_allocator
 
 __all__ = ["main", "build_parser"]
+_TRAINING_MODULES = {"torch", "safetensors", "sklearn", "onnx"}  # deceptio[train]; serving needs none of them
 _DATA_NAME = "Real-life Trial (Pérez-Rosas et al., ICMI 2015), audio only"
 
 
@@ -210,6 +211,22 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    """Write ``<variant>.onnx`` beside each variant's safetensors (what serving runs) and its sha256 into the card."""
+    from deceptio.modeling.card import available_cards, load_card, save_card
+    from deceptio.modeling.weights import export_variant, load_model
+
+    folder = Path(args.weights)
+    names = [name for name in (args.variants or available_cards(folder)) if not load_card(folder, name).get("members")]
+    if not names:
+        raise ParameterError(f"no model cards with weights in {folder}")
+    for name in names:
+        card = load_card(folder, name)
+        path = save_card(export_variant(load_model(folder, card), card, folder), folder)
+        print(f"wrote {folder / (name + '.onnx')} and its sha256 into {path}")
+    return 0
+
+
 def _app(args: argparse.Namespace) -> int:
     import importlib.util
 
@@ -268,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--concurrency", type=int, default=None, help="analyses running at once (default 2)")
     app.set_defaults(run=_app)
 
+    export = commands.add_parser("export", help="write the ONNX graphs serving runs from existing safetensors weights (needs torch)")
+    export.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="folder of <variant>.safetensors + .json (default: the shipped weights)")
+    export.add_argument("--variants", nargs="+", default=None, help="variants to export (default: every card with weights)")
+    export.set_defaults(run=_export)
+
     download = commands.add_parser("download", help="fetch a public corpus and write its manifest")
     download.add_argument("corpus", choices=["mlend"], help="mlend: the MLEnd Deception stories (QMUL)")
     download.add_argument("directory", help="where the files go; an interrupted download resumes here")
@@ -314,6 +336,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except DeceptioError as error:
         print(f"deceptio: error: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in _TRAINING_MODULES:
+            raise
+        print(f"deceptio: error: `deceptio {args.command}` needs the training set ({error.name} is not installed): "
+              "pip install -r requirements-dev.txt, or pip install 'deceptio[train]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("deceptio: interrupted", file=sys.stderr)

@@ -216,7 +216,7 @@ def test_bad_limits_are_refused_before_anything_loads(launches, flags, capsys):
 def test_server_refuses_to_start_on_tampered_or_unsafe_weights(launches, tmp_path, capsys, damage):
     folder = tmp_path / "weights"
     shutil.copytree(WEIGHTS, folder)
-    path = folder / "prosody.safetensors"
+    path = folder / "prosody.onnx"  # what the server runs
     if damage == "tampered":
         data = bytearray(path.read_bytes())
         data[len(data) // 2] ^= 0xFF
@@ -229,9 +229,9 @@ def test_server_refuses_to_start_on_tampered_or_unsafe_weights(launches, tmp_pat
         pickle_path = folder / "prosody.pt"
         pickle_path.write_bytes(b"\x80\x04\x95 not loaded: a pickle can run code")
         card = json.loads((folder / "prosody.json").read_text())
-        card.update(file=pickle_path.name, sha256=hashlib.sha256(pickle_path.read_bytes()).hexdigest())
+        card["onnx"].update(file=pickle_path.name, sha256=hashlib.sha256(pickle_path.read_bytes()).hexdigest())
         (folder / "prosody.json").write_text(json.dumps(card))
-        expected = "only .safetensors weights are loaded"
+        expected = "only .onnx files are read here"
     assert load_app(f"app_weights_{damage}").main(["--weights", str(folder)]) == 2
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -36,7 +36,7 @@ def fill_cache(cache: Path, source: Path, *, repo_id: str = REPO_ID, commit: str
     snapshot = storage / "snapshots" / commit
     snapshot.mkdir(parents=True)
     (storage / "blobs").mkdir()
-    for path in sorted(source.glob("*.json")) + sorted(source.glob("*.safetensors")):
+    for path in sorted(source.glob("*.json")) + sorted(source.glob("*.onnx")):
         data = path.read_bytes()
         blob = storage / "blobs" / hashlib.sha256(data).hexdigest()
         blob.write_bytes(data)
@@ -82,7 +82,7 @@ def test_verify_weights_accepts_the_shipped_weights_and_refuses_a_tampered_copy(
     assert set(names) == set(available_cards(WEIGHTS))
     copy = tmp_path / "weights"
     shutil.copytree(WEIGHTS, copy)
-    victim = min(copy.glob("*.safetensors"))
+    victim = min(copy.glob("*.onnx"))
     data = bytearray(victim.read_bytes())
     data[-1] ^= 0x01
     victim.write_bytes(bytes(data))
@@ -107,7 +107,7 @@ def test_a_tag_resolves_through_the_cache_refs(offline):
 
 def test_tampered_cached_weights_raise_weights_error(offline):
     snapshot = fill_cache(offline, WEIGHTS)
-    blob = next(snapshot.glob("*.safetensors")).resolve()
+    blob = next(snapshot.glob("*.onnx")).resolve()
     blob.write_bytes(blob.read_bytes()[:-16])  # truncated in the cache
     with pytest.raises(WeightsError, match="does not match the sha256"):
         download_weights(f"hf://{REPO_ID}@{COMMIT}")

@@ -24,28 +24,32 @@ detector = Detector({weights!r})
 result = analyze_for_page(detector, (16000, synthetic_speech(12.0)), "ensemble")
 assert result.analysis.verdict in ("truthful", "deceptive", "inconclusive")
 detector.saliency(result.analysis)
-loaded = sorted(name for name in sys.modules if name.split(".")[0] in ("deceptio", "tqdm", "sklearn", "gradio"))
+loaded = sorted(name for name in sys.modules if name.split(".")[0] in ("deceptio", "tqdm", "sklearn", "gradio", "torch", "torchvision"))
 print(" ".join(loaded))
 """
 
 
-def _modules_after(code: str) -> set[str]:
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, cwd=REPO)
+def _modules_after(code: str, env: dict | None = None) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180, cwd=REPO, env=env)
     assert done.returncode == 0, done.stderr
     return set(done.stdout.split())
 
 
 @pytest.mark.slow
-def test_serving_imports_no_training_module_no_sklearn_and_no_web_page():
-    """Analysing a recording and building the page's outputs, in a fresh interpreter.
+def test_serving_imports_no_torch_no_training_module_no_tqdm_no_sklearn_and_no_web_page(tmp_path):
+    """Analysing a recording, its saliency and the page's outputs, in a fresh interpreter, with ONNX Runtime.
 
-    (tqdm is loaded there, but by torch itself: ``torch/hub.py`` imports it. Serving without
-    torch is its own issue; until then the next test checks that our modules never import tqdm.)
-    """
-    loaded = _modules_after(_SERVE.format(weights=str(WEIGHTS)))
-    assert "deceptio.serving.detector" in loaded and "deceptio.modeling.card" in loaded
+    ...and ONNX Runtime reports nothing: its telemetry would leave a device id in ``$TMPDIR``."""
+    import os
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    env.pop("ORT_DISABLE_TELEMETRY", None)
+    loaded = _modules_after(_SERVE.format(weights=str(WEIGHTS)), env=env)
+    assert "deceptio.serving.detector" in loaded and "deceptio.serving.onnx" in loaded
     assert not {name for name in loaded if name.startswith("deceptio.training")}, loaded
-    assert not {name for name in loaded if name.split(".")[0] in ("sklearn", "gradio")}, loaded
+    assert not {name for name in loaded if name.split(".")[0] in ("torch", "torchvision", "tqdm", "sklearn", "gradio")}, loaded
+    assert "deceptio.modeling.models" not in loaded and "deceptio.modeling.weights" not in loaded
+    assert list(tmp_path.iterdir()) == []
 
 
 def _module_level_imports(path) -> set[str]:
@@ -62,12 +66,15 @@ def _module_level_imports(path) -> set[str]:
 
 @pytest.mark.parametrize("layer", ["serving", "modeling", "audio", "features"])
 def test_no_module_of_the_serving_layers_imports_training_tqdm_sklearn_or_a_web_page(layer):
+    """At module level. (modeling/models.py and weights.py are torch: what training and export use; serving never imports them.)"""
     for path in sorted((REPO / "deceptio" / layer).glob("*.py")):
         imported = _module_level_imports(path)
         bad = {name for name in imported if name.split(".")[0] in ("tqdm", "sklearn", "gradio") or name.startswith("deceptio.training")}
         assert not bad, f"{path.name} imports {bad}"
-        if layer in ("audio", "features"):
-            assert not {name for name in imported if name.split(".")[0] == "torch"}, path.name
+        torch_side = layer == "modeling" and path.name in ("models.py", "weights.py")
+        if not torch_side:
+            assert not {name for name in imported if name.split(".")[0] in ("torch", "safetensors")}, path.name
+            assert not {"deceptio.modeling.models", "deceptio.modeling.weights"} & imported, path.name
 
 
 def test_features_and_audio_import_no_torch():

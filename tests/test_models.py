@@ -6,7 +6,7 @@ import torch
 
 from deceptio.errors import ParameterError, UnknownVariantError
 from deceptio.modeling.card import ModelInput
-from deceptio.modeling.models import ModelConfig, create_model, fuse_for_inference
+from deceptio.modeling.models import ModelConfig, as_network, create_model, fuse_for_inference
 from deceptio.modeling.variants import MODEL_VARIANTS, VARIANTS, get_variant
 
 
@@ -112,7 +112,8 @@ def test_training_reduces_loss_on_a_learnable_task(rng):
         labels.append(label)
     model = fit(images, np.array(labels), ["F", "M"] * 12, model_config=ModelConfig(width=8),
                 train_config=TrainConfig(epochs=6, freq_mask=0, time_mask=0), seed=0)
-    scores = [window_logits(model, image, window=400, hop=200)[0].mean() for image in images]
+    network = as_network(model)
+    scores = [window_logits(network, image, window=400, hop=200)[0].mean() for image in images]
     from deceptio.training.metrics import roc_auc
 
     assert roc_auc(np.array(labels), np.array(scores)) > 0.9

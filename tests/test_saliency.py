@@ -6,8 +6,9 @@ import torch
 
 from conftest import WEIGHTS
 from deceptio.errors import ParameterError
-from deceptio.modeling.models import ModelConfig, create_model, fuse_for_inference
-from deceptio.modeling.saliency import class_activation_map, grad_cam, image_saliency
+from deceptio.modeling.models import ModelConfig, as_network, create_model, fuse_for_inference
+from deceptio.modeling.saliency import image_saliency, upsample
+from deceptio.training.gradcam import grad_cam
 
 
 def _bright_band_model():
@@ -51,8 +52,10 @@ def test_the_cam_decomposes_the_logit_exactly_on_the_scoring_copy(width):
     assert torch.allclose(logits, scoring(x), atol=1e-5)
     assert torch.allclose(logits, model(x), atol=1e-4)
     assert torch.allclose(cam.mean(dim=(1, 2)) + scoring.fc[-1].bias, logits, atol=1e-6)
-    maps = class_activation_map(scoring, x)
+    maps = upsample(cam.numpy(), 152, 400)
     assert maps.shape == (3, 152, 400) and np.isfinite(maps).all()
+    torch_maps = torch.nn.functional.interpolate(cam.unsqueeze(1), size=(152, 400), mode="bilinear", align_corners=False)[:, 0]
+    np.testing.assert_allclose(maps, torch_maps.numpy(), atol=1e-5)  # the numpy upsampling is torch's
     assert (maps < 0).any() and (maps > 0).any()  # signed: regions lower as well as raise p(deceptive)
 
 
@@ -72,14 +75,22 @@ def test_the_scoring_copies_refuse_gradients():
         grad_cam(scoring, x.detach())
 
 
-def test_the_detectors_models_are_scoring_copies():
+def test_the_detector_scores_with_onnx_graphs_that_match_the_torch_models():
+    from deceptio.modeling.card import load_card
+    from deceptio.modeling.weights import load_model
     from deceptio.serving.detector import Detector
+    from deceptio.serving.onnx import OnnxNetwork
 
     detector = Detector(WEIGHTS)
-    for loaded in detector._models.values():
-        assert loaded.model.scoring_only
-        assert not any(p.requires_grad for p in loaded.model.parameters())
-        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in loaded.model.modules())
+    windows = np.random.default_rng(0).standard_normal((3, 1, 152, 400)).astype(np.float32)
+    for name, loaded in detector._models.items():
+        assert isinstance(loaded.model, OnnxNetwork)
+        rows = sum(loaded.input.rows().values())
+        x = windows[:, :, :rows]
+        logits, cam = loaded.model(x)
+        reference, reference_cam = as_network(load_model(WEIGHTS, load_card(WEIGHTS, name)))(x)
+        np.testing.assert_allclose(logits, reference, atol=1e-4)
+        np.testing.assert_allclose(cam, reference_cam, atol=1e-4)
 
 
 def test_grad_cam_of_a_differentiable_model_has_the_input_shape_and_is_nonnegative():
@@ -93,9 +104,9 @@ def test_grad_cam_of_a_differentiable_model_has_the_input_shape_and_is_nonnegati
 @pytest.mark.parametrize("fused", [False, True])
 def test_saliency_points_at_the_evidence(fused):
     model = _bright_band_model()
-    model = fuse_for_inference(model) if fused else model
+    network = as_network(fuse_for_inference(model) if fused else model)
     image = np.random.default_rng(1).standard_normal((128, 800)).astype(np.float32) * 0.5
     image[:32] += 2.0  # the last stage sees 128 rows as 4 cells: the band fills the top one
-    saliency = image_saliency(model, image, window=400, hop=200)
+    saliency = image_saliency(network, image, window=400, hop=200)
     assert saliency.shape == image.shape
     assert saliency[:32].mean() > saliency[64:].mean()

@@ -9,7 +9,7 @@ import torch
 
 from deceptio.errors import WeightsError
 from deceptio.modeling.models import ModelConfig, create_model
-from deceptio.modeling.card import load_card
+from deceptio.modeling.card import ModelInput, checked_onnx_path, load_card
 from deceptio.modeling.weights import load_model, save_variant
 
 PACKAGE = Path(__file__).resolve().parent.parent / "deceptio"
@@ -19,7 +19,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "deceptio"
 def saved(tmp_path):
     torch.manual_seed(0)
     model = create_model(ModelConfig(width=4)).eval()
-    save_variant(model, {"variant": "prosody", "description": "test"}, tmp_path)
+    inputs = ModelInput(layout=("f0", "contrast", "centroid"))
+    save_variant(model, {"variant": "prosody", "description": "test", "input": inputs.to_dict()}, tmp_path)
     return tmp_path, model
 
 
@@ -31,6 +32,27 @@ def test_round_trip_gives_the_same_outputs(saved):
     with torch.inference_mode():
         assert torch.allclose(model(x), loaded(x))
     assert len(card["sha256"]) == 64 and card["model_config"]["width"] == 4
+
+
+def test_the_onnx_graph_computes_what_the_model_computes_and_is_checked(saved):
+    import numpy as np
+
+    from deceptio.modeling.models import as_network
+    from deceptio.serving.onnx import OnnxNetwork
+
+    folder, model = saved
+    card = load_card(folder, "prosody")
+    network = OnnxNetwork(checked_onnx_path(folder, card))
+    for frames in (400, 900):  # any number of frames
+        x = np.random.default_rng(frames).standard_normal((3, 1, 79, frames)).astype(np.float32)
+        logits, cam = network(x)
+        reference, reference_cam = as_network(model)(x)
+        np.testing.assert_allclose(logits, reference, atol=1e-5)
+        np.testing.assert_allclose(cam, reference_cam, atol=1e-5)
+    path = folder / card["onnx"]["file"]
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(WeightsError, match="does not match the sha256"):
+        checked_onnx_path(folder, card)
 
 
 def test_tampered_weights_are_refused(saved):

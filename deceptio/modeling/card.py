@@ -14,6 +14,7 @@ Card layout (format ``deceptio-card-2``)::
                "layout": [{"name": "spectrogram", "rows": 64}, ...], "rows": 152},
      "calibration": {"temperature": 1.7, "inconclusive_band": 0.1},
      "model_config": {...}, "train_config": {...}, "file": ..., "sha256": ...,
+     "onnx": {"file": "<variant>.onnx", "sha256": ..., "opset": 17},
      "training_data": {...}, "cv": {...}, "baselines": {...}, "protocol": {...}}
 
 An ensemble's card has ``members`` and ``calibration`` (its band) only.
@@ -36,7 +37,7 @@ from deceptio.modeling.images import IMAGE_NAMES, ImageConfig, WindowConfig, ima
 from deceptio.settings import Settings, setting
 
 __all__ = ["CARD_FORMAT", "INCONCLUSIVE_BAND", "Calibration", "ModelInput", "calibration_of", "upgrade_card",
-           "sha256_of", "save_card", "load_card", "available_cards", "checked_weights_path", "input_of"]
+           "sha256_of", "save_card", "load_card", "available_cards", "checked_weights_path", "checked_onnx_path", "input_of"]
 
 CARD_FORMAT = "deceptio-card-2"
 INCONCLUSIVE_BAND = 0.1  # |p − 0.5| below this is "inconclusive": the CV figures do not support finer calls
@@ -214,17 +215,27 @@ def load_card(directory: Path, name: str) -> dict:
     return card
 
 
-def checked_weights_path(directory: Path, card: dict) -> Path:
-    """The card's weights file, once it is known to be safetensors, present and unchanged (sha256)."""
-    name = card["variant"]
-    path = Path(directory) / card.get("file", f"{name}.safetensors")
-    if path.suffix != ".safetensors":
-        raise WeightsError(f"card {name}.json names {path.name}: only .safetensors weights are loaded")
+def _checked(directory: Path, name: str, file: str | None, sha256: str | None, suffix: str, remedy: str) -> Path:
+    path = Path(directory) / (file or f"{name}{suffix}")
+    if path.suffix != suffix:
+        raise WeightsError(f"card {name}.json names {path.name}: only {suffix} files are read here")
     if not path.is_file():
-        raise WeightsError(f"{path.name} is missing beside its card {name}.json in {Path(directory)}")
-    if sha256_of(path) != card.get("sha256"):
+        raise WeightsError(f"{path.name} is missing beside its card {name}.json in {Path(directory)}{remedy}")
+    if sha256_of(path) != sha256:
         raise WeightsError(f"{path.name} does not match the sha256 in its card: the file was changed or truncated")
     return path
+
+
+def checked_weights_path(directory: Path, card: dict) -> Path:
+    """The card's weights file, once it is known to be safetensors, present and unchanged (sha256)."""
+    return _checked(directory, card["variant"], card.get("file"), card.get("sha256"), ".safetensors", "")
+
+
+def checked_onnx_path(directory: Path, card: dict) -> Path:
+    """The card's ONNX graph (what serving runs), once it is present and unchanged (sha256)."""
+    onnx = card.get("onnx") or {}
+    return _checked(directory, card["variant"], onnx.get("file"), onnx.get("sha256"), ".onnx",
+                    "; export it from the safetensors with `deceptio export --weights DIR`")
 
 
 def available_cards(directory: Path) -> list[str]:

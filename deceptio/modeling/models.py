@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 import torch
 from torch import nn
@@ -20,7 +23,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from deceptio.settings import Settings, setting
 
-__all__ = ["BasicBlock", "ModelConfig", "SlimResNet", "create_model", "fuse_for_inference"]
+__all__ = ["BasicBlock", "ModelConfig", "SlimResNet", "create_model", "fuse_for_inference", "as_network", "export_onnx"]
 
 
 @dataclass(frozen=True)
@@ -178,3 +181,55 @@ def fuse_for_inference(model: SlimResNet) -> SlimResNet:
     fused.requires_grad_(False)
     fused.scoring_only = True
     return fused.to(memory_format=torch.channels_last)
+
+
+def as_network(model: SlimResNet):
+    """``model`` as a scoring network: windows ``(n, 1, rows, frames)`` float32 in, ``(logits, cam)`` numpy out.
+
+    The protocol of :mod:`deceptio.modeling.scoring`, which an ONNX Runtime
+    session also follows when serving. Runs a BatchNorm-folded copy, forward only.
+    """
+    scoring = model if model.scoring_only else fuse_for_inference(model)
+
+    def network(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).contiguous(memory_format=torch.channels_last)
+        logits, cam = scoring.forward_cam(x)
+        return logits.numpy(), cam.numpy()
+
+    return network
+
+
+class _CamGraph(nn.Module):
+    """What the ONNX graph computes: logits and the last stage's class activation map, as :meth:`SlimResNet.forward_cam`."""
+
+    def __init__(self, model: SlimResNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        activations = self.model.features(windows)
+        linear = self.model.fc[-1]
+        cam = torch.einsum("nchw,c->nhw", activations, linear.weight[0])
+        return cam.mean(dim=(1, 2)) + linear.bias[0], cam
+
+
+def export_onnx(model: SlimResNet, path: str | Path, *, rows: int, window: int) -> Path:
+    """Write ``model`` (eval mode, BatchNorms as they are: ONNX Runtime folds them) as an ONNX graph.
+
+    Input ``windows`` ``(n, 1, rows, frames)``, any ``n`` and ``frames``;
+    outputs ``logits`` ``(n,)`` and ``cam`` ``(n, cells_rows, cells_frames)``.
+    """
+    import warnings
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    graph = _CamGraph(copy.deepcopy(model).eval()).eval()
+    example = torch.zeros(2, 1, rows, window)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on its own versions
+        torch.onnx.export(
+            graph, (example,), str(path), input_names=["windows"], output_names=["logits", "cam"],
+            dynamic_axes={"windows": {0: "n", 3: "frames"}, "logits": {0: "n"}, "cam": {0: "n", 2: "cells"}},
+            dynamo=False, opset_version=17,
+        )
+    return path

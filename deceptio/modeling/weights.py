@@ -8,14 +8,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from deceptio.errors import WeightsError
-from deceptio.modeling.card import CARD_FORMAT, checked_weights_path, save_card, sha256_of
-from deceptio.modeling.models import ModelConfig, SlimResNet, create_model
+from deceptio.modeling.card import CARD_FORMAT, ModelInput, checked_weights_path, save_card, sha256_of
+from deceptio.modeling.models import ModelConfig, SlimResNet, create_model, export_onnx
 
-__all__ = ["save_variant", "load_model"]
+__all__ = ["save_variant", "load_model", "export_variant"]
 
 
 def save_variant(model: SlimResNet, card: dict, directory: Path) -> Path:
-    """Write ``<variant>.safetensors`` and its card, the card holding the file's sha256."""
+    """Write ``<variant>.safetensors``, the ONNX graph serving runs (``<variant>.onnx``) and the card holding both sha256s."""
     directory.mkdir(parents=True, exist_ok=True)
     name = card["variant"]
     weights_path = directory / f"{name}.safetensors"
@@ -28,7 +28,15 @@ def save_variant(model: SlimResNet, card: dict, directory: Path) -> Path:
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "model_config": model.config.to_dict(),
     }
-    return save_card(card, directory)
+    return save_card(export_variant(model, card, directory), directory)
+
+
+def export_variant(model: SlimResNet, card: dict, directory: Path) -> dict:
+    """Write ``<variant>.onnx`` for serving and return the card with its file and sha256 (the card is not saved)."""
+    model_input = ModelInput.from_card(card)
+    path = export_onnx(model, Path(directory) / f"{card['variant']}.onnx", rows=sum(model_input.rows().values()),
+                       window=model_input.window.window_frames)
+    return {**card, "onnx": {"file": path.name, "sha256": sha256_of(path), "opset": 17}}
 
 
 def load_model(directory: Path, card: dict) -> SlimResNet:

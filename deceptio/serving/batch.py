@@ -32,13 +32,10 @@ def expand_inputs(paths: list[str]) -> list[Path]:
 
 
 def _init(weights: str, variant: str, audio_config: AudioConfig, threads: int) -> None:
-    import torch
-
-    from deceptio.serving.detector import Detector
     from deceptio.runtime import tune_allocator
+    from deceptio.serving.detector import Detector
 
     tune_allocator()
-    torch.set_num_threads(threads)
     _worker["detector"] = Detector(weights, variants=(variant,), audio_config=audio_config, threads=threads)
     _worker["variant"] = variant
 
@@ -72,7 +69,7 @@ def score_files(
 ) -> int:
     """Analyse ``files`` and write one CSV row each (in input order); returns how many failed.
 
-    Each worker process loads the weights once and runs torch on one thread,
+    Each worker process loads the weights once and runs ONNX Runtime on its share of the cores,
     so ``workers`` processes use ``workers`` cores. A file that cannot be
     analysed gets its message in the ``error`` column; the rest go on.
     """

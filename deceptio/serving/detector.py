@@ -7,20 +7,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from deceptio.audio import AudioConfig, Recording, prepare
 from deceptio.errors import ParameterError, UnknownVariantError, WeightsError
 from deceptio.features import FeatureConfig, check_threads, compute_features
-from deceptio.modeling.card import Calibration, ModelInput, calibration_of
+from deceptio.modeling.card import Calibration, ModelInput, available_cards, calibration_of, checked_onnx_path, load_card
 from deceptio.modeling.images import feature_images, stack_images
-from deceptio.modeling.models import SlimResNet, fuse_for_inference
 from deceptio.modeling.saliency import image_saliency
 from deceptio.modeling.scoring import VERDICTS, sigmoid, verdict_for, window_logits
 from deceptio.modeling.variants import ENSEMBLE
-from deceptio.modeling.card import available_cards, load_card
-from deceptio.modeling.weights import load_model
 from deceptio.paths import DEFAULT_WEIGHTS
+from deceptio.serving.onnx import OnnxNetwork
 
 __all__ = ["Detector", "Analysis", "WindowPrediction", "FrameScore", "VERDICTS", "verdict_for"]
 
@@ -70,7 +67,7 @@ class Analysis:
 @dataclass(frozen=True)
 class _Loaded:
     card: dict
-    model: SlimResNet
+    model: OnnxNetwork
     input: ModelInput
     calibration: Calibration
 
@@ -123,8 +120,12 @@ class Detector:
             calibration = calibration_of(card)  # every card, the ensemble's too: its band
             if card.get("members"):
                 continue
-            self._models[name] = _Loaded(card=card, model=fuse_for_inference(load_model(self.weights, card)),
-                                         input=ModelInput.from_card(card), calibration=calibration)
+            model_input = ModelInput.from_card(card)
+            network = OnnxNetwork(checked_onnx_path(self.weights, card), threads=threads)
+            rows = sum(model_input.rows().values())
+            if isinstance(network.rows, int) and network.rows != rows:
+                raise WeightsError(f"{name}.onnx reads images of {network.rows} rows; its card's input has {rows}")
+            self._models[name] = _Loaded(card=card, model=network, input=model_input, calibration=calibration)
         first = next(iter(self._models.values()), None)
         if first is None:
             raise WeightsError(f"no model weights among the cards in {self.weights}")
@@ -233,7 +234,7 @@ class Detector:
         an array shaped like that variant's stacked input image
         ``(rows, frames)``, in logit units: positive where a region raised
         p(deceptive), negative where it lowered it. Forward passes only: the
-        scoring copies are never differentiated.
+        networks are ONNX graphs, never differentiated.
         """
         maps = {}
         for loaded in self._member_models(variant):
@@ -258,15 +259,14 @@ class Detector:
         needed = tuple(dict.fromkeys(image for m in members for image in m.input.layout))
         images = feature_images(features, frames, needed, config=settings.images, sample_rate=settings.features.sample_rate)
         window_p, member_p = [], {}
-        with torch.inference_mode():
-            for loaded in members:
-                name = loaded.card["variant"]
-                parts = [images[part] for part in loaded.input.layout]  # stacked window by window
-                logits, starts = window_logits(loaded.model, parts, window=loaded.input.window.window_frames,
-                                               hop=loaded.input.window.hop_frames)
-                temperature = loaded.calibration.temperature
-                member_p[name] = float(sigmoid(logits.mean() / temperature))
-                window_p.append(sigmoid(logits / temperature))
+        for loaded in members:
+            name = loaded.card["variant"]
+            parts = [images[part] for part in loaded.input.layout]  # stacked window by window
+            logits, starts = window_logits(loaded.model, parts, window=loaded.input.window.window_frames,
+                                           hop=loaded.input.window.hop_frames)
+            temperature = loaded.calibration.temperature
+            member_p[name] = float(sigmoid(logits.mean() / temperature))
+            window_p.append(sigmoid(logits / temperature))
         return FrameScore(
             p=float(np.mean(list(member_p.values()))),
             members=member_p,

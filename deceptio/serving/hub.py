@@ -1,11 +1,11 @@
 """Weights from the Hugging Face Hub: a pinned revision, downloaded into the HF cache, checked against its cards.
 
-``hf://OWNER/REPO@REVISION`` names a model repository holding
-``<variant>.safetensors`` and ``<variant>.json`` cards at its root, exactly
-like ``weights/``. The revision is required (a commit hash pins the files for
+``hf://OWNER/REPO@REVISION`` names a model repository laid out like
+``weights/``: ``<variant>.json`` cards beside the ``<variant>.onnx`` graphs
+serving runs (and the safetensors they were exported from). The revision is required (a commit hash pins the files for
 good; a tag or branch can move). Files land in the ordinary Hugging Face cache
 (``HF_HOME`` / ``HF_HUB_CACHE``), so ``HF_HUB_OFFLINE=1`` serves them from
-there. Every weights file's sha256 is checked against its card before a
+there. Every ONNX file's sha256 is checked against its card before a
 :class:`~deceptio.serving.detector.Detector` sees the folder.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deceptio.errors import ParameterError, WeightsError
-from deceptio.modeling.card import available_cards, checked_weights_path, load_card
+from deceptio.modeling.card import available_cards, checked_onnx_path, load_card
 from deceptio.paths import DEFAULT_WEIGHTS
 
 __all__ = [
@@ -91,7 +91,7 @@ def parse_hub_uri(uri: str) -> HubWeights:
 
 
 def verify_weights(folder: Path, variants: tuple[str, ...] | None = None) -> list[str]:
-    """Check every (or each named) card in ``folder`` and the sha256 of the weights file it names.
+    """Check every (or each named) card in ``folder`` and the sha256 of the ONNX graph it names (what serving runs).
 
     Returns
     -------
@@ -101,7 +101,7 @@ def verify_weights(folder: Path, variants: tuple[str, ...] | None = None) -> lis
     Raises
     ------
     WeightsError
-        A card is missing or malformed, a weights file is missing, or its
+        A card is missing or malformed, an ONNX file is missing, or its
         sha256 differs from the card's.
     """
     folder = Path(folder)
@@ -119,7 +119,7 @@ def verify_weights(folder: Path, variants: tuple[str, ...] | None = None) -> lis
         if card.get("members"):
             queue.extend(card["members"])
             continue
-        checked_weights_path(folder, card)
+        checked_onnx_path(folder, card)
     return checked
 
 
@@ -130,7 +130,7 @@ def download_weights(
     cache_dir: str | Path | None = None,
     token: str | bool | None = None,
 ) -> Path:
-    """Fetch a pinned revision's cards and weights into the Hugging Face cache and check them.
+    """Fetch a pinned revision's cards and ONNX graphs into the Hugging Face cache and check them.
 
     Parameters
     ----------
@@ -170,7 +170,7 @@ def download_weights(
     except ImportError:  # pragma: no cover
         pass
 
-    patterns = ["*.json", "*.safetensors"]
+    patterns = ["*.json", "*.onnx"]  # what serving reads; the safetensors are for training
     try:
         folder = Path(snapshot_download(ref.repo_id, revision=ref.revision, cache_dir=cache_dir, token=token,
                                         allow_patterns=patterns))

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from deceptio.errors import ParameterError
 from deceptio.modeling.card import ModelInput
 from deceptio.modeling.images import feature_images, stack_images
-from deceptio.modeling.models import ModelConfig
+from deceptio.modeling.models import ModelConfig, as_network
 from deceptio.modeling.scoring import sigmoid, window_logits
 from deceptio.modeling.variants import Variant, get_variant
 from deceptio.training.data import ClipFeatures
@@ -123,8 +123,9 @@ def _variant_oof_logits(
                 [images[i] for i in train], labels[train], [genders[i] for i in train],
                 model_config=model_config, train_config=train_config, window=inputs.window, seed=fit_seed,
             )
+            network = as_network(model)
             logits[test] = [
-                window_logits(model, images[i], window=inputs.window.window_frames, hop=inputs.window.hop_frames)[0].mean()
+                window_logits(network, images[i], window=inputs.window.window_frames, hop=inputs.window.hop_frames)[0].mean()
                 for i in test
             ]
             if cached is not None:
