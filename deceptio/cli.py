@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import sys
 from dataclasses import fields, replace
 from pathlib import Path
@@ -346,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("deceptio: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`deceptio analyze story.wav | head`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
