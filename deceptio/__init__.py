@@ -21,7 +21,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # Torch is imported only when a model is asked for, so that `deceptio --help`
+    # ONNX Runtime and the models load only when a model is asked for, so that `deceptio --help`
     # and the audio checks start fast.
     if name in ("Detector", "Analysis", "WindowPrediction"):
         from deceptio.serving import detector

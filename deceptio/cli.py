@@ -39,7 +39,7 @@ def _analyze(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             # The audio is checked, with the card's speech detector, before the models load:
-            # a refusal costs no torch import.
+            # a refusal costs no ONNX session.
             if inputs is None:
                 from deceptio.modeling.card import input_of
 
@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze = commands.add_parser("analyze", help="analyse recordings with a shipped variant")
     analyze.add_argument("files", nargs="+", help="wav, flac, ogg or mp3 files (with --csv, also folders)")
     analyze.add_argument("--variant", default="ensemble", help="spec_mfcc, lsf_lpc, spec_prosody, prosody or ensemble (default)")
-    analyze.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="folder of <variant>.safetensors + .json (default: the shipped weights)")
+    analyze.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="folder of <variant>.onnx + .json (default: the shipped weights)")
     analyze.add_argument("--band", type=float, default=None, help="half-width of the inconclusive band around 0.5 (default: the card's)")
     analyze.add_argument("--max-minutes", type=float, default=15.0, help="refuse longer recordings (default 15)")
     analyze.add_argument("--json", action="store_true", help="print one JSON object per file")

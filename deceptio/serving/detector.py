@@ -84,7 +84,7 @@ class Detector:
     Parameters
     ----------
     weights : path
-        Folder with ``<variant>.safetensors`` and ``<variant>.json``.
+        Folder with ``<variant>.onnx`` graphs and ``<variant>.json`` cards.
     variants : tuple of str, optional
         Load only these (an ensemble brings its members); all cards by default.
     audio_config : AudioConfig

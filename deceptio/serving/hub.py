@@ -2,8 +2,8 @@
 
 ``hf://OWNER/REPO@REVISION`` names a model repository laid out like
 ``weights/``: ``<variant>.json`` cards beside the ``<variant>.onnx`` graphs
-serving runs (and the safetensors they were exported from). The revision is required (a commit hash pins the files for
-good; a tag or branch can move). Files land in the ordinary Hugging Face cache
+serving runs (and the safetensors they were exported from). The revision is
+required (a commit hash pins the files for good; a tag or branch can move). Files land in the ordinary Hugging Face cache
 (``HF_HOME`` / ``HF_HUB_CACHE``), so ``HF_HUB_OFFLINE=1`` serves them from
 there. Every ONNX file's sha256 is checked against its card before a
 :class:`~deceptio.serving.detector.Detector` sees the folder.
