@@ -115,9 +115,9 @@ class Detector:
             for member in self.cards[name].get("members", []):
                 if member not in self.cards:
                     self.cards[member] = load_card(self.weights, member)
+        self._calibrations = {name: calibration_of(card) for name, card in self.cards.items()}  # the ensemble's too: its band
         self._models: dict[str, _Loaded] = {}
         for name, card in self.cards.items():
-            calibration = calibration_of(card)  # every card, the ensemble's too: its band
             if card.get("members"):
                 continue
             model_input = ModelInput.from_card(card)
@@ -125,7 +125,7 @@ class Detector:
             rows = sum(model_input.rows().values())
             if isinstance(network.rows, int) and network.rows != rows:
                 raise WeightsError(f"{name}.onnx reads images of {network.rows} rows; its card's input has {rows}")
-            self._models[name] = _Loaded(card=card, model=network, input=model_input, calibration=calibration)
+            self._models[name] = _Loaded(card=card, model=network, input=model_input, calibration=self._calibrations[name])
         first = next(iter(self._models.values()), None)
         if first is None:
             raise WeightsError(f"no model weights among the cards in {self.weights}")
@@ -158,7 +158,8 @@ class Detector:
 
     def calibration(self, variant: str) -> Calibration:
         """The card's calibration of ``variant`` (an ensemble's: its inconclusive band)."""
-        return calibration_of(self.card(variant))
+        self.card(variant)  # an unknown name says which are loaded
+        return self._calibrations[variant]
 
     def analyze(self, source, *, variant: str = ENSEMBLE, band: float | None = None, name: str | None = None) -> Analysis:
         """Analyse a recording (path, bytes or ``(rate, array)``) with one variant or the ensemble.
