@@ -154,16 +154,27 @@ def _cross_validate(args: argparse.Namespace):
     extra_rows = [_read_json(path, "--extra-rows") for path in args.extra_rows]
     screening = _read_json(args.screening, "--screening") if args.screening else None
     data, cache_dir = _load_data(args, inputs)
-    report = cross_validate(
-        data, variants=variants, cv=CVConfig(folds=args.folds, repeats=args.repeats),
-        model_config=model_config, train_config=train_config, inputs=inputs, cache_dir=cache_dir,
-        extra_rows=extra_rows, screening=screening,
-    )
+    cv = CVConfig(folds=args.folds, repeats=args.repeats)
+    if getattr(args, "nested", False):
+        from deceptio.training.nested import nested_cross_validate
+
+        if extra_rows or screening:
+            raise ParameterError("--nested counts its own grid as the configurations tried; "
+                                 "it takes no --screening or --extra-rows")
+        report = nested_cross_validate(data, variants=variants, cv=cv, inner_folds=args.inner_folds,
+                                       model_config=model_config, train_config=train_config, inputs=inputs,
+                                       cache_dir=cache_dir)
+    else:
+        report = cross_validate(data, variants=variants, cv=cv, model_config=model_config, train_config=train_config,
+                                inputs=inputs, cache_dir=cache_dir, extra_rows=extra_rows, screening=screening)
     _print_and_save(args, report)
     return data, report, variants, (model_config, train_config, inputs)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.nested and (args.update_cards or args.weights):
+        raise ParameterError("--nested measures the whole procedure, selection included: its figures belong to "
+                             "no single configuration's card, and it trains its own models (no --update-cards, no --weights)")
     if args.weights is None:
         _, report, variants, _ = _cross_validate(args)
         if args.update_cards:
@@ -320,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="what benchmarks/screen_configs.py tried: sets the report's count of configurations tried")
         sub.set_defaults(run=run)
         if name == "evaluate":
+            sub.add_argument("--nested", action="store_true",
+                             help="nested CV: in each outer fold an inner speaker-grouped CV picks one configuration of "
+                                  "a grid fixed in advance (deceptio.training.nested.GRID); the figures include that choice")
+            sub.add_argument("--inner-folds", type=int, default=3, help="folds of the inner CV of --nested (default 3)")
             sub.add_argument("--update-cards", default=None, metavar="WEIGHTS_DIR",
                              help="rewrite the figures in the cards there from this report (same configuration; weights untouched)")
             sub.add_argument("--weights", default=None,

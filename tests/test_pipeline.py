@@ -187,3 +187,34 @@ def test_screening_sets_the_count_of_configurations_tried_only_for_its_own_confi
     long = ModelInput(window=WindowConfig(window_frames=800))
     assert screening_protocol(screening, ModelConfig(), TrainConfig(), long)["configurations_tried"] == 1
     assert screening_protocol({**screening, "adopted": "long"}, ModelConfig(), TrainConfig(), long)["configurations_tried"] == 4
+
+
+@pytest.mark.timeout(900)  # about 90 s here: 72 small fits, then the same run from the cache
+def test_nested_evaluation_picks_per_outer_fold_and_resumes_from_the_fold_cache(trained, capsys):
+    from deceptio.training.nested import GRID
+
+    root, _ = trained
+    args = ["evaluate", "--nested", "--data", str(root / "data" / "manifest.csv"), "--folds", "2", "--repeats", "1",
+            "--inner-folds", "2", "--cache-dir", str(root / "cache"), "--set", "train.epochs=1", "model.width=4"]
+    assert main([*args, "--report-dir", str(root / "n1")]) == 0
+    report = json.loads((root / "n1" / "cv_report.json").read_text())
+    protocol = report["protocol"]
+    assert protocol["configurations_tried"] == len(GRID) and set(protocol["grid"]) == {c.name for c in GRID}
+    assert "nested" in protocol["selection"]
+    for name in ("spec_mfcc", "lsf_lpc", "spec_prosody", "prosody"):
+        assert len(protocol["picks"][name]) == 1 and len(protocol["picks"][name][0]) == 2  # one pick per outer fold
+        assert sum(report["methods"][name]["picked"].values()) == 2
+    assert set(report["methods"]) >= {"ensemble", "majority", "gender_pitch", "mfcc_logreg"}  # baselines, same folds
+    fits = protocol["fits"]
+    assert fits["done"] + fits["cached"] == 4 * 2 * (len(GRID) * 2 + 1)
+    # A refit of the shipped 4 s configuration is the plain evaluation's fit of that fold: already in the cache.
+    models = ("spec_mfcc", "lsf_lpc", "spec_prosody", "prosody")
+    assert fits["cached"] == sum(report["methods"][name]["picked"]["w4"] for name in models)
+    out = capsys.readouterr().out
+    assert "Grid (fixed in advance" in out and "Fits:" in out
+    # Run again: everything comes from the fold cache, and the figures are the same.
+    assert main([*args, "--report-dir", str(root / "n2")]) == 0
+    again = json.loads((root / "n2" / "cv_report.json").read_text())
+    assert again["protocol"]["fits"]["done"] == 0
+    assert again["methods"]["ensemble"]["metrics"]["auc"] == report["methods"]["ensemble"]["metrics"]["auc"]
+    assert main([*args, "--report-dir", str(root / "n3"), "--update-cards", str(root / "weights")]) == 2

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from deceptio.serving.detector import Detector
 
 __all__ = ["CVConfig", "cross_validate", "evaluate_weights", "make_folds", "fold_assignments_sha256", "variant_images",
-           "screening_protocol"]
+           "screening_protocol", "fold_logits", "crossfit_calibrate"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,49 @@ def _fit_key_parts(variant: Variant, model_config: ModelConfig, train_config: Tr
     return parts
 
 
+def fold_logits(
+    variant: Variant,
+    images: list[np.ndarray],
+    data: list[ClipFeatures],
+    train: np.ndarray,
+    test: np.ndarray,
+    fit_seed: int,
+    *,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    inputs: ModelInput,
+    cache_dir: Path | None,
+) -> tuple[np.ndarray, bool]:
+    """Clip logits (mean window logit) of ``test`` from a model fitted on ``train``, and whether a fit ran.
+
+    Cached under ``cache_dir/cv`` by everything the fit depends on (the clips
+    and labels it saw, the clips scored, the seed and every setting), so an
+    interrupted run continues where it stopped and refits nothing it has.
+    """
+    labels = np.array([item.clip.label for item in data])
+    ids = [item.clip.id for item in data]
+    key = _fold_key(
+        _fit_key_parts(variant, model_config, train_config, inputs)
+        + [[(ids[i], int(labels[i])) for i in train], [ids[i] for i in test], fit_seed]
+    )
+    cached = cache_dir / "cv" / f"{variant.name}-{key}.npy" if cache_dir is not None else None
+    if cached is not None and cached.is_file():
+        return np.load(cached, allow_pickle=False), False
+    model = fit(
+        [images[i] for i in train], labels[train], [data[i].clip.gender for i in train],
+        model_config=model_config, train_config=train_config, window=inputs.window, seed=fit_seed,
+    )
+    network = as_network(model)
+    logits = np.array([
+        window_logits(network, images[i], window=inputs.window.window_frames, hop=inputs.window.hop_frames)[0].mean()
+        for i in test
+    ])
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cached, logits, allow_pickle=False)
+    return logits, True
+
+
 def _variant_oof_logits(
     variant: Variant,
     images: list[np.ndarray],
@@ -97,45 +140,19 @@ def _variant_oof_logits(
     fold_of: np.ndarray,
     seed: int,
     *,
-    model_config: ModelConfig,
-    train_config: TrainConfig,
-    inputs: ModelInput,
-    cache_dir: Path | None,
     bar: tqdm,
+    **settings,
 ) -> np.ndarray:
-    labels = np.array([item.clip.label for item in data])
-    genders = [item.clip.gender for item in data]
-    ids = [item.clip.id for item in data]
     logits = np.empty(len(data))
     for k in np.unique(fold_of):
         test, train = np.flatnonzero(fold_of == k), np.flatnonzero(fold_of != k)
-        fit_seed = seed * 100 + int(k)
-        key = _fold_key(
-            _fit_key_parts(variant, model_config, train_config, inputs)
-            + [[(ids[i], int(labels[i])) for i in train], [ids[i] for i in test], fit_seed]
-        )
-        cached = cache_dir / "cv" / f"{variant.name}-{key}.npy" if cache_dir is not None else None
         bar.set_postfix_str(f"{variant.name} seed {seed} fold {k}")
-        if cached is not None and cached.is_file():
-            logits[test] = np.load(cached, allow_pickle=False)
-        else:
-            model = fit(
-                [images[i] for i in train], labels[train], [genders[i] for i in train],
-                model_config=model_config, train_config=train_config, window=inputs.window, seed=fit_seed,
-            )
-            network = as_network(model)
-            logits[test] = [
-                window_logits(network, images[i], window=inputs.window.window_frames, hop=inputs.window.hop_frames)[0].mean()
-                for i in test
-            ]
-            if cached is not None:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                np.save(cached, logits[test], allow_pickle=False)
+        logits[test], _ = fold_logits(variant, images, data, train, test, seed * 100 + int(k), **settings)
         bar.update()
     return logits
 
 
-def _crossfit_calibrate(logits: np.ndarray, labels: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
+def crossfit_calibrate(logits: np.ndarray, labels: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
     """Each fold's probabilities use a temperature fitted on the other folds' out-of-fold logits."""
     p = np.empty(len(logits))
     for k in np.unique(fold_of):
@@ -232,7 +249,7 @@ def cross_validate(
                                 inputs=inputs, cache_dir=cache_dir, bar=bar)
             for seed, fold_of in zip(seeds, folds)
         ]
-        probabilities[name] = [_crossfit_calibrate(lg, labels, fold_of) for lg, fold_of in zip(logits, folds)]
+        probabilities[name] = [crossfit_calibrate(lg, labels, fold_of) for lg, fold_of in zip(logits, folds)]
         methods[name] = {"kind": "variant", "description": variant.description,
                          "temperature": fit_temperature(np.concatenate(logits), np.tile(labels, len(logits)))}
     bar.close()

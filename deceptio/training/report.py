@@ -190,6 +190,16 @@ def format_report(report: dict) -> str:
         f"Configurations tried: {protocol['configurations_tried']} ({protocol.get('selection', 'fixed in advance')}).",
         "",
     ]
+    if "grid" in protocol:  # a nested run: the grid fixed in advance, and how often each configuration was picked
+        picked = {name: method["picked"] for name, method in methods.items() if "picked" in method}
+        lines += ["Grid (fixed in advance; picked per outer fold by the inner CV): " + "; ".join(
+            f"`{key}` {row['description']}" for key, row in protocol["grid"].items()), ""]
+        lines += ["| variant | " + " | ".join(protocol["grid"]) + " |", "|" + " --- |" * (len(protocol["grid"]) + 1)]
+        lines += [f"| {name} | " + " | ".join(str(counts.get(key, 0)) for key in protocol["grid"]) + " |"
+                  for name, counts in picked.items()]
+        fits = protocol.get("fits", {})
+        lines += ["", f"Fits: {fits.get('done', 0)} trained, {fits.get('cached', 0)} from the fold cache; "
+                      f"wall time {fits.get('wall_s', 0):.0f} s.", ""]
     lines += _table(methods, ("kind", "ROC AUC", "AUC (female)", "accuracy", "balanced acc.", "ECE"), lambda method, m: (
         _kind(method, protocol["repeats"]), _fmt(m["auc"]), _fmt(m["auc_female"]), _fmt(m["accuracy"]), _fmt(m["balanced_accuracy"]),
         f"{m['ece']['mean']:.3f}"))
