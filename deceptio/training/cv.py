@@ -127,9 +127,11 @@ def fold_logits(
         window_logits(network, images[i], window=inputs.window.window_frames, hop=inputs.window.hop_frames)[0].mean()
         for i in test
     ])
-    if cached is not None:
+    if cached is not None:  # written whole or not at all: a run killed here leaves no half file to resume from
         cached.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cached, logits, allow_pickle=False)
+        partial = cached.with_suffix(".partial.npy")
+        np.save(partial, logits, allow_pickle=False)
+        partial.replace(cached)
     return logits, True
 
 
