@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from deceptio import jsonutil
@@ -81,7 +81,7 @@ class ModelInput:
 
     def for_layout(self, layout: tuple[str, ...]) -> "ModelInput":
         """The same settings reading the images ``layout``."""
-        return ModelInput(self.features, self.vad, self.images, self.window, tuple(layout))
+        return replace(self, layout=tuple(layout))
 
     def rows(self) -> dict[str, int]:
         """Rows of each image of the layout under these settings."""
@@ -100,7 +100,7 @@ class ModelInput:
 
     def same_recording_pass(self, other: "ModelInput") -> bool:
         """Whether one feature pass, speech mask, set of images and windows serves both."""
-        return (self.features, self.vad, self.images, self.window) == (other.features, other.vad, other.images, other.window)
+        return self.for_layout(()) == other.for_layout(())
 
     @classmethod
     def from_settings(cls, block: dict, *, where: str = "settings") -> "ModelInput":

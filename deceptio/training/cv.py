@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from deceptio.serving.detector import Detector
 
 __all__ = ["CVConfig", "cross_validate", "evaluate_weights", "make_folds", "fold_assignments_sha256", "variant_images",
-           "screening_protocol", "fold_logits", "crossfit_calibrate"]
+           "screening_protocol", "fold_logits", "crossfit_calibrate", "cv_protocol"]
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,8 @@ def crossfit_calibrate(logits: np.ndarray, labels: np.ndarray, fold_of: np.ndarr
     return p
 
 
-def _protocol(cv: CVConfig, **extra) -> dict:
+def cv_protocol(cv: CVConfig, **extra) -> dict:
+    """The report's protocol block: how the folds were made and scored, with ``extra`` fields (which override)."""
     return {
         "folds": cv.folds,
         "repeats": cv.repeats,
@@ -270,7 +271,7 @@ def cross_validate(
         probabilities[row["name"]] = [np.asarray(p, dtype=float) for p in row["probabilities"]]
         methods[row["name"]] = {"kind": row.get("kind", "baseline"), "description": row.get("description", ""),
                                 "repeats": repeats}
-    protocol = _protocol(
+    protocol = cv_protocol(
         cv,
         fold_assignments_sha256=folds_hash,
         calibration="temperature scaling, fitted per test fold on the other folds' out-of-fold logits",
@@ -311,7 +312,7 @@ def evaluate_weights(
         probabilities[name] = [np.mean([scores[m] for m in members], axis=0)]
         methods[name] = {"kind": "ensemble" if card.get("members") else "variant", "description": card.get("description", ""),
                          "trained_on": card.get("training_data", {}).get("name")}
-    protocol = _protocol(cv, weights=str(detector.weights), calibration="as shipped (temperature from the training corpus)",
+    protocol = cv_protocol(cv, weights=str(detector.weights), calibration="as shipped (temperature from the training corpus)",
                          variants_scored="trained weights, not retrained (one pass: sd 0)",
                          feature_config=detector.feature_config.to_dict())
     return finish_report(data, methods, probabilities, make_folds(labels, speakers, cv), protocol, detector.feature_config)

@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 from deceptio.modeling.card import ModelInput
 from deceptio.modeling.models import ModelConfig
 from deceptio.modeling.variants import get_variant
-from deceptio.training.cv import CVConfig, crossfit_calibrate, fold_assignments_sha256, fold_logits, make_folds, variant_images
+from deceptio.training.cv import (CVConfig, crossfit_calibrate, cv_protocol, fold_assignments_sha256, fold_logits, make_folds,
+                                  variant_images)
 from deceptio.training.data import ClipFeatures
 from deceptio.training.metrics import fit_temperature, gender_balanced_auc
 from deceptio.training.report import clip_labels, finish_report
@@ -41,9 +42,8 @@ class Candidate:
     window: dict = field(default_factory=dict)
 
     def apply(self, model_config: ModelConfig, train_config: TrainConfig, inputs: ModelInput):
-        window = replace(inputs.window, **self.window)
         return (replace(model_config, **self.model), replace(train_config, **self.train),
-                ModelInput(inputs.features, inputs.vad, inputs.images, window, inputs.layout))
+                replace(inputs, window=replace(inputs.window, **self.window)))
 
     def to_dict(self) -> dict:
         return {"description": self.description, "model": self.model, "train": self.train, "window": self.window}
@@ -144,19 +144,18 @@ def nested_cross_validate(
             probabilities[variant.name] = [np.mean([probabilities[m][r] for m in variant.members], axis=0)
                                            for r in range(cv.repeats)]
             methods[variant.name] = {"kind": "ensemble", "description": variant.description, "members": list(variant.members)}
-    protocol = {
-        "folds": cv.folds, "repeats": cv.repeats, "seeds": seeds, "grouped_by": "speaker", "stratified_by": "label",
-        "scored_on": "subject turns only, speech frames (VAD)", "clip_score": "mean of window logits",
-        "fold_assignments_sha256": fold_assignments_sha256(folds),
-        "calibration": "temperature scaling, fitted per test fold on the other folds' out-of-fold logits",
-        "selection": (f"nested: in each outer fold, an inner speaker-grouped {inner_folds}-fold CV on the training "
-                      "speakers picks the configuration with the best gender-balanced AUC; the outer figures include it"),
-        "configurations_tried": len(grid),
-        "grid": {c.name: c.to_dict() for c in grid},
-        "picks": picks,
-        "fits": {**fits, "wall_s": round(time.perf_counter() - start, 1)},
-        "model_config": model_config.to_dict(), "train_config": train_config.to_dict(),
-        "input_config": {key: value for key, value in inputs.to_dict().items() if key in ("features", "vad", "images", "window")},
-    }
+    protocol = cv_protocol(
+        cv,
+        fold_assignments_sha256=fold_assignments_sha256(folds),
+        calibration="temperature scaling, fitted per test fold on the other folds' out-of-fold logits",
+        selection=(f"nested: in each outer fold, an inner speaker-grouped {inner_folds}-fold CV on the training "
+                   "speakers picks the configuration with the best gender-balanced AUC; the outer figures include it"),
+        configurations_tried=len(grid),
+        grid={c.name: c.to_dict() for c in grid},
+        picks=picks,
+        fits={**fits, "wall_s": round(time.perf_counter() - start, 1)},
+        model_config=model_config.to_dict(), train_config=train_config.to_dict(),
+        input_config={key: value for key, value in inputs.to_dict().items() if key in ("features", "vad", "images", "window")},
+    )
     return finish_report(data, methods, probabilities, folds, protocol, inputs.features)
 
