@@ -28,7 +28,9 @@ from matplotlib.figure import Figure
 from deceptio import DeceptioError, Detector
 from deceptio.audio import AudioConfig
 from deceptio.serving.hub import WeightsFallbackWarning, is_hub_uri, resolve_weights
-from deceptio.serving.page import CAVEAT, analyze_for_page, variant_choices, variant_description
+from deceptio.audio import check_audio_file
+from deceptio.serving.page import CAVEAT, RecordingCache, analyze_for_page, variant_choices, variant_description
+from deceptio.serving.wording import training_line
 from deceptio.runtime import tune_allocator
 from deceptio.paths import DEFAULT_WEIGHTS
 
@@ -51,36 +53,69 @@ KEEP_UPLOADS_S = 3600  # uploads are deleted an hour after they arrive, and all 
 INTRO = """# deceptio — truthful or deceptive, from the voice?
 
 Record or upload a spoken story (wav, flac, ogg or mp3; at least {min_speech:g} s of speech, at most
-{minutes:g} minutes and {megabytes:g} MB), pick a model and press **Analyze**. You get a calibrated p(deceptive),
-a verdict with an *inconclusive* band, the model's cross-validated figures beside its baselines, the features
-it read, and where in the recording it leaned which way. **{caveat}**"""
+{minutes:g} minutes and {megabytes:g} MB), pick a model and press **Analyze**. You get a calibrated p(deceptive)
+with an *inconclusive* band, the model's cross-validated figures beside its baselines, the features it read,
+and where in the recording it leaned which way. A model that does not beat its baselines gives only its lean,
+never a verdict. **{caveat}**
+
+{trained}"""
 
 NO_RESULT = "*No analysis yet: record or upload a story, or pick a synthetic example, then press Analyze.*"
 
 Outputs = tuple[str, dict[str, float], str, str, Figure, Figure]
 
 
+ERROR_TITLE = "### Cannot analyse this recording"
+NEW_RECORDING = "*A new recording is loaded: press **Analyze** to analyse it.*"
+# Table headers break between words only (never "accur/acy"); a wide table scrolls instead of squeezing.
+CSS = """
+#card table { display: block; overflow-x: auto; }
+#card th, #card td { overflow-wrap: normal; word-break: normal; hyphens: none; }
+#card th { white-space: nowrap; }
+#verdict blockquote { border-left: 4px solid #d98a00; background: #fff7e6; padding: 0.3em 0.8em; }
+"""
+
+
+def error_outputs(message: str) -> Outputs:
+    """What the page shows instead of a result: the reason, kept on the page until the next action."""
+    return (f"{ERROR_TITLE}\n\n{message}\n\n*Pick another recording, or fix this one and press Analyze again.*",
+            None, "", "", None, None)
+
+
 def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
     """The page, wired to one loaded :class:`Detector`; launches nothing."""
+    # The last recordings' audio and features (per visitor, bounded): another variant only rescores.
+    cache = RecordingCache()
 
-    def analyze(audio: str | None, variant: str, progress: gr.Progress = gr.Progress()) -> Outputs:
+    def analyze(audio: str | None, variant: str, request: gr.Request = None,
+                progress: gr.Progress = gr.Progress()) -> Outputs:
+        session = getattr(request, "session_hash", None) or ""
         try:
-            result = analyze_for_page(detector, audio, variant, progress=lambda fraction, text: progress(fraction, desc=text))
+            result = analyze_for_page(detector, audio, variant, cache=cache, session=session,
+                                      progress=lambda fraction, text: progress(fraction, desc=text))
         except DeceptioError as error:  # the one place a person's mistake becomes a message on the page
-            raise gr.Error(str(error), title="Cannot analyse this recording", print_exception=False) from None
+            return error_outputs(str(error))
         return (result.verdict_markdown, result.probabilities, result.card_markdown, result.panels_markdown,
                 result.timeline_figure, result.feature_figure)
 
-    def reanalyze(audio: str | None, variant: str, progress: gr.Progress = gr.Progress()):
+    def reanalyze(audio: str | None, variant: str, request: gr.Request = None,
+                  progress: gr.Progress = gr.Progress()):
         # A new variant re-runs the analysis only when there is a recording to analyse.
-        return gr.skip() if audio is None else analyze(audio, variant, progress)
+        return gr.skip() if audio is None else analyze(audio, variant, request, progress)
 
-    def cleared():
-        return NO_RESULT, None, "", "", None, None
+    def new_recording(audio: str | None) -> Outputs:
+        """Any new recording clears the last result; a file that is not usable audio is refused at once."""
+        if audio is None:
+            return NO_RESULT, None, "", "", None, None
+        try:
+            check_audio_file(audio, config=detector.audio_config, name=Path(audio).name)
+        except DeceptioError as error:
+            return error_outputs(str(error))
+        return NEW_RECORDING, None, "", "", None, None
 
     limits = detector.audio_config
     intro = INTRO.format(min_speech=limits.min_speech_s, minutes=limits.max_duration_s / 60,
-                         megabytes=limits.max_bytes / 1e6, caveat=CAVEAT)
+                         megabytes=limits.max_bytes / 1e6, caveat=CAVEAT, trained=training_line(detector.card(detector.variants[0])))
     # Uploads are people's voices: keep them only as long as the page may still play them back.
     with gr.Blocks(title="deceptio", analytics_enabled=False, delete_cache=(KEEP_UPLOADS_S, KEEP_UPLOADS_S)) as demo:
         gr.Markdown(intro)
@@ -108,11 +143,16 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
                     elem_id="weights-note")
 
         outputs = [verdict, probability, card, panels, timeline, features]
-        # Both analysing events draw on one pool of --concurrency workers, so their sum stays bounded.
-        button.click(analyze, inputs=[audio, variant], outputs=outputs, api_name="analyze", concurrency_id=ANALYSES)
+        # Both analysing events draw on one pool of --concurrency workers, so their sum stays bounded; the
+        # progress bar is drawn once, over the verdict, not over every output.
+        button.click(analyze, inputs=[audio, variant], outputs=outputs, api_name="analyze", concurrency_id=ANALYSES,
+                     show_progress_on=[verdict])
         variant.change(variant_description, inputs=variant, outputs=description, queue=False, api_visibility="private").then(
-            reanalyze, inputs=[audio, variant], outputs=outputs, api_visibility="private", concurrency_id=ANALYSES)
-        audio.clear(cleared, outputs=outputs, queue=False, api_visibility="private")
+            reanalyze, inputs=[audio, variant], outputs=outputs, api_visibility="private", concurrency_id=ANALYSES,
+            show_progress_on=[verdict])
+        # Upload, example, microphone or clear: the last result never stays beside another recording.
+        audio.change(new_recording, inputs=audio, outputs=outputs, queue=False, api_visibility="private",
+                     show_progress="hidden")
     return demo
 
 
@@ -191,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     _stop_gracefully_on_signals()
     demo.queue(default_concurrency_limit=args.concurrency, max_size=QUEUE_SIZE).launch(
         server_name=args.host, server_port=args.port, share=args.share, max_file_size=audio_config.max_bytes,
-        allowed_paths=[str(ASSETS)], show_error=False,
+        allowed_paths=[str(ASSETS)], show_error=False, css=CSS,
     )
     return 0
 

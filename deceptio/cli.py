@@ -17,6 +17,7 @@ from deceptio.runtime import tune_allocator
 __all__ = ["main", "build_parser"]
 _TRAINING_MODULES = {"torch", "safetensors", "sklearn", "onnx"}  # deceptio[train]; serving needs none of them
 _DATA_NAME = "Real-life Trial (Pérez-Rosas et al., ICMI 2015), audio only"
+_DATA_ABOUT = {"material": "courtroom testimony", "language": "English"}  # what the page says the models learnt from
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -204,9 +205,11 @@ def _train(args: argparse.Namespace) -> int:
     from deceptio.training.release import release
 
     data, report, variants, (model_config, train_config, inputs) = _cross_validate(args)
-    name = _DATA_NAME if Path(args.data).resolve() == default_manifest().resolve() else str(args.data)
+    shipped_corpus = Path(args.data).resolve() == default_manifest().resolve()
+    name = _DATA_NAME if shipped_corpus else str(args.data)
     written = release(
-        data, report, variants=variants, out_dir=Path(args.out), data_name=name, model_config=model_config,
+        data, report, variants=variants, out_dir=Path(args.out), data_name=name,
+        data_about=_DATA_ABOUT if shipped_corpus else None, model_config=model_config,
         train_config=train_config, inputs=inputs,
     )
     for path in written:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes assets/synthetic_long_story_female.ogg: a ~5-minute story read by espeak-ng, for the page's
 # examples and the browser test's timing. Synthetic speech, written for this project; it carries no
-# truth label. Needs espeak-ng and sox (Debian packages).
+# truth label. Needs espeak-ng and sox (Debian packages). The voice (en-us+f2, pitch 55) has a median F0 near
+# 200 Hz, in the female range (espeak's en-gb+f3, used before, sat near 107 Hz: a male-range voice).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -23,7 +24,7 @@ paragraphs=(
 )
 parts=()
 for i in "${!paragraphs[@]}"; do
-  espeak-ng -v en-gb+f3 -s 150 -p 55 -w "$work/p$i.wav" "${paragraphs[$i]}"
+  espeak-ng -v en-us+f2 -s 150 -p 55 -w "$work/p$i.wav" "${paragraphs[$i]}"
   sox "$work/p$i.wav" "$work/q$i.wav" rate 16000 pad 0 1.2
   parts+=("$work/q$i.wav")
 done

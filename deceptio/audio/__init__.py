@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deceptio.audio.io import AUDIO_SUFFIXES, HOP_LENGTH, SAMPLE_RATE, AudioConfig, load_audio
+from deceptio.audio.io import AUDIO_SUFFIXES, HOP_LENGTH, SAMPLE_RATE, AudioConfig, check_audio_file, load_audio
 from deceptio.audio.recording import Recording, prepare
 from deceptio.audio.vad import VADConfig, speech_mask, speech_segments
 
@@ -13,6 +13,7 @@ __all__ = [
     "AudioConfig",
     "VADConfig",
     "Recording",
+    "check_audio_file",
     "load_audio",
     "speech_mask",
     "speech_segments",

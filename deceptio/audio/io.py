@@ -15,7 +15,7 @@ import soxr
 from deceptio.errors import AudioError, ParameterError
 from deceptio.settings import Settings, positive_int, setting
 
-__all__ = ["AUDIO_SUFFIXES", "SAMPLE_RATE", "HOP_LENGTH", "AudioConfig", "load_audio", "describe_source"]
+__all__ = ["AUDIO_SUFFIXES", "SAMPLE_RATE", "HOP_LENGTH", "AudioConfig", "check_audio_file", "load_audio", "describe_source"]
 
 SAMPLE_RATE = 16000  # the default analysis rate (FeatureConfig's); a card may set another
 HOP_LENGTH = 160  # 10 ms at SAMPLE_RATE
@@ -141,7 +141,18 @@ def _too_large(label: str, n_bytes: int, config: AudioConfig) -> str:
     return f"{label} is too large ({n_bytes / 1e6:.1f} MB); the limit is {config.max_bytes / 1e6:.1f} MB"
 
 
-def _read_path(path: str, *, label: str, config: AudioConfig, sample_rate: int) -> np.ndarray:
+def check_audio_file(path: str | os.PathLike, *, config: AudioConfig = AudioConfig(), name: str | None = None) -> None:
+    """Refuse, from its size and header alone, a file that cannot be a usable recording; decodes nothing.
+
+    What an upload is checked with before anyone presses Analyze: a folder, an
+    empty or oversized file, a text or image file (whatever its suffix), a
+    damaged header, an unsupported sample rate or an over-long recording raise
+    :class:`AudioError` with the message :func:`load_audio` would give.
+    """
+    _read_path(os.fspath(path), label=describe_source(path, name), config=config, sample_rate=None)
+
+
+def _read_path(path: str, *, label: str, config: AudioConfig, sample_rate: int | None) -> np.ndarray | None:
     if os.path.isdir(path):
         raise AudioError(f"{label} is a folder, not an audio file")
     try:
@@ -158,7 +169,8 @@ def _read_path(path: str, *, label: str, config: AudioConfig, sample_rate: int) 
         raise AudioError(f"{label} could not be opened ({exc.strerror or 'system error'})") from None
 
 
-def _read_file(fh: io.BufferedIOBase, *, label: str, config: AudioConfig, sample_rate: int) -> np.ndarray:
+def _read_file(fh: io.BufferedIOBase, *, label: str, config: AudioConfig, sample_rate: int | None) -> np.ndarray | None:
+    """Decode to ``sample_rate`` after the header checks; ``sample_rate=None`` stops after them."""
     try:
         with sf.SoundFile(fh) as f:
             rate, frames = f.samplerate, f.frames
@@ -167,6 +179,8 @@ def _read_file(fh: io.BufferedIOBase, *, label: str, config: AudioConfig, sample
             if frames / rate > config.max_duration_s:
                 limit = _duration(config.max_duration_s)
                 raise AudioError(f"{label} is {_duration(frames / rate)} long; the limit is {limit}")
+            if sample_rate is None:
+                return None
             return _decode(_file_blocks(f), rate, label=label, config=config, sample_rate=sample_rate)
     except sf.SoundFileError as exc:
         # libsndfile says "format not recognised" for text and images, but also

@@ -72,6 +72,19 @@ class _Loaded:
     calibration: Calibration
 
 
+@dataclass(frozen=True)
+class PreparedFeatures:
+    """A recording's features, computed once, with the settings they were computed with."""
+
+    recording: Recording
+    features: dict[str, np.ndarray]
+    config: FeatureConfig
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.recording.samples.nbytes + sum(value.nbytes for value in self.features.values()))
+
+
 class Detector:
     """Analyses recordings with the variants found in a weights folder.
 
@@ -189,14 +202,27 @@ class Detector:
         return prepare(source, config=self.audio_config, vad=settings.vad, sample_rate=settings.features.sample_rate,
                        hop_length=settings.features.hop_length, name=name)
 
-    def analyze_recording(self, recording: Recording, *, variant: str, band: float) -> Analysis:
-        """Analyse an already loaded and checked :class:`~deceptio.audio.Recording`."""
-        settings = self._member_models(variant)[0].input
-        config = settings.features
+    def prepare_features(self, recording: Recording, *, variant: str = ENSEMBLE) -> PreparedFeatures:
+        """The features ``variant``'s models read, of an already prepared recording, for :meth:`analyze_recording`."""
+        config = self._member_models(variant)[0].input.features
         if (recording.sample_rate, recording.hop_length) != (config.sample_rate, config.hop_length):
             raise ParameterError(f"the recording is at {recording.sample_rate} Hz with a hop of {recording.hop_length}; "
                                  f"the models read {config.sample_rate} Hz with a hop of {config.hop_length} (use Detector.prepare)")
-        features = compute_features(recording.samples, config=config, threads=self.threads)
+        return PreparedFeatures(recording, compute_features(recording.samples, config=config, threads=self.threads), config)
+
+    def analyze_recording(self, recording: Recording, *, variant: str, band: float,
+                          prepared: PreparedFeatures | None = None) -> Analysis:
+        """Analyse an already loaded and checked :class:`~deceptio.audio.Recording`.
+
+        ``prepared`` (from :meth:`prepare_features` of the same recording)
+        skips recomputing the features when ``variant`` reads the ones it holds:
+        another variant of one recording is then a rescoring only.
+        """
+        settings = self._member_models(variant)[0].input
+        config = settings.features
+        if prepared is None or prepared.recording is not recording or prepared.config != config:
+            prepared = self.prepare_features(recording, variant=variant)
+        features = prepared.features
         frames = np.flatnonzero(recording.speech)
         score = self.score_frames(features, frames, variant=variant)
         window = settings.window.window_frames

@@ -9,7 +9,15 @@ import numpy as np
 
 from deceptio import __version__
 from deceptio.errors import WeightsError
-from deceptio.modeling.card import INCONCLUSIVE_BAND, Calibration, ModelInput, load_card, save_card
+from deceptio.features import FeatureConfig
+from deceptio.features.profile import profile_ranges, voice_profile
+from deceptio.modeling.card import (
+    INCONCLUSIVE_BAND,
+    Calibration,
+    ModelInput,
+    load_card,
+    save_card,
+)
 from deceptio.modeling.models import ModelConfig
 from deceptio.modeling.variants import get_variant
 from deceptio.modeling.weights import save_variant
@@ -18,14 +26,26 @@ from deceptio.training.cv import variant_images
 from deceptio.training.data import ClipFeatures
 from deceptio.training.train import TrainConfig, fit
 
-__all__ = ["release", "refresh_cards", "card_figures"]
+__all__ = ["card_figures", "refresh_cards", "release", "training_data"]
 
 
-def _training_data(data: list[ClipFeatures], name: str, report: dict) -> dict:
+def training_data(data: list[ClipFeatures], name: str, report: dict, *, feature_config: FeatureConfig,
+                  about: dict | None = None) -> dict:
+    """A card's ``training_data`` block: what the clips are, the report's counts, and how they sound.
+
+    ``about`` adds plain facts a person reads on the page (``material``,
+    ``language``); ``profile`` holds the central 95 % range of each clip's
+    :class:`~deceptio.features.profile.VoiceProfile` over the subject's speech,
+    so the page can say when a recording is unlike the training clips.
+    """
+    hop_s = feature_config.hop_length / feature_config.sample_rate
+    profiles = [voice_profile(item.features, item.subject_frames, hop_s=hop_s) for item in data]
     return {
         "name": name,
+        **(about or {}),
         **report["data"],
         "speech": "subject turns only (other speakers' turns excluded), VAD speech frames",
+        "profile": profile_ranges(profiles),
     }
 
 
@@ -36,6 +56,7 @@ def release(
     variants: tuple[str, ...],
     out_dir: Path,
     data_name: str,
+    data_about: dict | None = None,
     model_config: ModelConfig,
     train_config: TrainConfig,
     inputs: ModelInput = ModelInput(),
@@ -58,7 +79,7 @@ def release(
             "description": variant.description,
             "created": created,
             "deceptio_version": __version__,
-            "training_data": _training_data(data, data_name, report),
+            "training_data": training_data(data, data_name, report, feature_config=inputs.features, about=data_about),
             **card_figures(report, name),
         }
         if variant.is_ensemble:
@@ -84,8 +105,12 @@ def release(
     return written
 
 
-def refresh_cards(report: dict, weights_dir: Path, *, variants: tuple[str, ...]) -> list[Path]:
+def refresh_cards(report: dict, weights_dir: Path, *, variants: tuple[str, ...],
+                  data_block: dict | None = None) -> list[Path]:
     """Rewrite the figures (``cv``, ``baselines``, ``protocol``) of existing cards from a new report; weights untouched.
+
+    ``data_block`` (from :func:`training_data` on the same clips) replaces the
+    cards' ``training_data`` too.
 
     For a report made with exactly the configuration the weights were
     trained with (new baseline rows, more repeats of a slow recipe): the
@@ -104,13 +129,14 @@ def refresh_cards(report: dict, weights_dir: Path, *, variants: tuple[str, ...])
             if not (same_model and same_train and same_input):
                 raise WeightsError(f"{name}: the card's model or training configuration is not the report's; "
                                    "retrain (deceptio train) instead of refreshing its figures")
-    return [save_card({**card, **card_figures(report, name)}, weights_dir) for name, card in cards.items()]
+    extra = {"training_data": data_block} if data_block is not None else {}
+    return [save_card({**card, **card_figures(report, name), **extra}, weights_dir) for name, card in cards.items()]
 
 
 def card_figures(report: dict, method: str) -> dict:
     """The ``cv`` and ``baselines`` blocks of a model card, from the report."""
     m = report["methods"][method]["metrics"]
-    pick = lambda metric: {"mean": metric["mean"], "std": metric["std"], "ci95": metric.get("ci95")}  # noqa: E731
+    pick = lambda metric: {"mean": metric["mean"], "std": metric["std"], "ci95": metric.get("ci95")}
     cv = {
         name: pick(m[name])
         for name in ("auc", "auc_female", "accuracy", "balanced_accuracy", "auc_female_without_dominant",
