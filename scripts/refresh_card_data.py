@@ -1,8 +1,9 @@
-"""Rewrite the ``training_data`` block of the shipped cards from the corpus: counts, what the clips are, how they sound.
+"""Rewrite the shipped cards' ``training_data`` block from the corpus, and their figures from the saved report.
 
-The weights and the cross-validated figures are untouched (the counts come from
-``reports/cv_report.json``, the voice profile from the corpus's features, which
-the fold cache usually holds already):
+The weights are untouched. The counts and figures come from
+``reports/cv_report.json`` (through ``refresh_cards``, which refuses a card
+whose recipe is not the report's), the voice profile from the corpus's
+features, which the fold cache usually holds already:
 
     python scripts/refresh_card_data.py [--cache-dir reports/fold-cache] [--weights weights]
 """
@@ -15,10 +16,10 @@ import sys
 from pathlib import Path
 
 from deceptio.cli import _DATA_ABOUT, _DATA_NAME
-from deceptio.modeling.card import ModelInput, available_cards, load_card, save_card
+from deceptio.modeling.card import ModelInput, available_cards
 from deceptio.paths import REPO, default_cache_dir, default_manifest
 from deceptio.training.data import extract_dataset, load_dataset
-from deceptio.training.release import training_data
+from deceptio.training.release import refresh_cards, training_data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,17 +32,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no corpus at {default_manifest()}", file=sys.stderr)
         return 1
     report = json.loads(args.report.read_text())
+    # A report written before the window settings moved from the training to the input settings.
+    protocol = report["protocol"]
+    window = {key: protocol["train_config"].pop(key) for key in ("window_frames", "hop_frames") if key in protocol["train_config"]}
+    if window:
+        protocol.setdefault("input_config", {}).setdefault("window", window)
     inputs = ModelInput()
     data = extract_dataset(load_dataset(default_manifest()), feature_config=inputs.features, vad_config=inputs.vad,
                            cache_dir=args.cache_dir)
     block = training_data(data, _DATA_NAME, report, feature_config=inputs.features, about=_DATA_ABOUT)
-    for name in available_cards(args.weights):
-        card = load_card(args.weights, name)
-        if "input" in card and ModelInput.from_card(card).features != inputs.features:
-            print(f"{name}: its features are not the defaults; retrain instead", file=sys.stderr)
-            return 1
-        save_card({**card, "training_data": block}, args.weights)
-        print(f"{name}: training_data rewritten ({block['n_clips']} clips, profile {sorted(block['profile'])})")
+    names = tuple(available_cards(args.weights))
+    for path in refresh_cards(report, args.weights, variants=names, data_block=block):
+        print(f"{path.name}: figures and training_data rewritten ({block['n_clips']} clips, profile of {len(block['profile']) - 1} numbers)")
     return 0
 
 

@@ -125,8 +125,8 @@ def test_verdict_summary_names_verdict_probability_band_and_members():
 def test_recordings_unlike_the_training_clips_carry_a_note():
     card = _shipped_cards()[0]
     ranges = card["training_data"]["profile"]
-    usual = VoiceProfile(speech_s=15.0, median_f0_hz=ranges["median_f0_hz"]["median"], voiced_ratio=0.5,
-                         level_db=ranges["level_db"]["median"])
+    usual = VoiceProfile(speech_s=15.0, median_f0_hz=ranges["median_f0_hz"]["median"], f0_range_st=6.0, voiced_ratio=0.5,
+                         pause_ratio=0.2, level_db=ranges["level_db"]["median"], alpha_ratio_db=-15.0)
     assert recording_notes(_analysis(speech_s=15.0), usual, card) == []
     assert "Unlike the training data" not in verdict_summary(_analysis(speech_s=15.0), card, usual)
     short = recording_notes(_analysis(speech_s=ranges["speech_s"]["low"] / 2), usual, card)

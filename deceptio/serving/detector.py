@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from deceptio.modeling.scoring import VERDICTS, sigmoid, verdict_for, window_log
 from deceptio.modeling.variants import ENSEMBLE
 from deceptio.paths import DEFAULT_WEIGHTS
 from deceptio.serving.onnx import OnnxNetwork
+
+if TYPE_CHECKING:
+    from deceptio.serving.compare import Comparison
 
 __all__ = ["Detector", "Analysis", "WindowPrediction", "FrameScore", "VERDICTS", "verdict_for"]
 
@@ -249,6 +253,23 @@ class Detector:
             frames=frames,
             images=score.images,
         )
+
+    def compare(self, baseline, statement, *, variant: str = ENSEMBLE) -> Comparison:
+        """A statement against the same speaker's baseline recording (one they state is true), by one variant.
+
+        Both are analysed as :meth:`analyze` would; the result holds both
+        analyses, the difference of p(deceptive), the deltas of plain features
+        (median pitch and its range, voiced and pause shares, spectral tilt,
+        level) and the card's within-speaker AUC, which says how much such a
+        difference has meant on held-out speakers.
+        """
+        from deceptio.features.profile import voice_profile
+        from deceptio.serving.compare import compare_analyses
+
+        analyses = [self.analyze(source, variant=variant) for source in (baseline, statement)]
+        config = self.model_input(variant).features
+        profiles = [voice_profile(a.features, a.speech, config=config) for a in analyses]
+        return compare_analyses(*analyses, *profiles, self.card(variant))
 
     def saliency(self, analysis: Analysis) -> dict[str, np.ndarray]:
         """Class activation maps over the images each variant of ``analysis`` read (see :meth:`saliency_maps`)."""

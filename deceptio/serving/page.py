@@ -146,7 +146,7 @@ def analyze_for_page(detector: Detector, source, variant: str, *, progress: Prog
     features = plots.feature_figure(analysis, variant=variant, config=config)
     report(0.9, "drawing the timeline")
     timeline = plots.timeline_figure(analysis, config=config)
-    profile = voice_profile(analysis.features, analysis.speech, hop_s=config.hop_length / config.sample_rate)
+    profile = voice_profile(analysis.features, analysis.speech, config=config)
     titles = " · ".join(plots.PANELS[key][0].split(" (")[0].split(",")[0] for key in panels)
     report(0.95, "sending the result to the page")
     return PageResult(

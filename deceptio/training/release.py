@@ -38,8 +38,7 @@ def training_data(data: list[ClipFeatures], name: str, report: dict, *, feature_
     :class:`~deceptio.features.profile.VoiceProfile` over the subject's speech,
     so the page can say when a recording is unlike the training clips.
     """
-    hop_s = feature_config.hop_length / feature_config.sample_rate
-    profiles = [voice_profile(item.features, item.subject_frames, hop_s=hop_s) for item in data]
+    profiles = [voice_profile(item.features, item.subject_frames, config=feature_config) for item in data]
     return {
         "name": name,
         **(about or {}),
@@ -143,6 +142,7 @@ def card_figures(report: dict, method: str) -> dict:
                      "auc_within_speaker", "gender_balanced_auc", "auc_channel_subset")
     }
     cv["auc_within_speaker"]["n_pairs"] = m["auc_within_speaker"].get("n_pairs")
+    cv["auc_within_speaker"]["n_speakers"] = m["auc_within_speaker"].get("n_speakers")  # how few it rests on
     cv["ece"] = m["ece"]["mean"]
     cv["auc_score_gender"] = m["auc_score_gender"]["mean"]
     cv["auc_label_gender"] = report["data"]["auc_label_gender"]
