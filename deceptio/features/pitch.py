@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.fft
+import scipy.ndimage
 
 from deceptio.errors import ParameterError
 from deceptio.features.framing import _as_signal, _positive_int, frame_blocks
 
-__all__ = ["fundamental_frequency"]
+__all__ = ["correct_octave_jumps", "fundamental_frequency"]
 
 # Frames whose mean square is below this (-100 dB re full scale) are digital
 # silence: their difference function is all zeros and has no period to find.
@@ -99,6 +100,76 @@ def fundamental_frequency(
     voiced = aperiodicity < voicing_threshold
     f0 = np.where(voiced, sample_rate / period, 0.0)
     return f0.astype(np.float32), voiced, aperiodicity.astype(np.float32)
+
+
+def correct_octave_jumps(
+    f0: np.ndarray,
+    voiced: np.ndarray,
+    *,
+    median_frames: int = 51,
+    tolerance: float = 0.3,
+) -> np.ndarray:
+    """Halve or double the voiced frames that sit about an octave from the running median of the voiced contour.
+
+    YIN's errors are mostly octave errors: for a few frames it picks half or
+    twice the true period and the contour jumps by a factor of two. Each
+    voiced frame is compared with the median of the ``median_frames`` voiced
+    frames around it (unvoiced frames are skipped, so a pause does not
+    dilute the median); a frame within ``tolerance`` octaves of one octave
+    above that median is halved, one within ``tolerance`` of an octave below
+    it is doubled. A run of jumped frames longer than half the median's
+    reach is taken for the true contour and left alone.
+
+    This is for display: the features the models read are not corrected here.
+
+    Parameters
+    ----------
+    f0 : np.ndarray [shape=(n,)]
+        Fundamental frequency in Hz, as from :func:`fundamental_frequency`;
+        its value where ``voiced`` is False is kept as it is.
+    voiced : np.ndarray [shape=(n,), dtype=bool]
+        Which frames carry an F0 to correct.
+    median_frames : int > 0, odd
+        Voiced frames in the running median (51 frames: about half a second
+        of voicing at a 10 ms hop).
+    tolerance : float in (0, 0.5)
+        How far, in octaves, a frame may sit from exactly one octave off the
+        median and still be corrected.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=float32]
+        ``f0`` with its octave jumps corrected.
+
+    Raises
+    ------
+    ParameterError
+        If the shapes differ or a parameter is out of range.
+
+    Examples
+    --------
+    >>> f0 = np.full(200, 150.0)
+    >>> f0[100:104] = 300.0  # a four-frame octave error
+    >>> corrected = correct_octave_jumps(f0, np.ones(200, dtype=bool))
+    >>> float(corrected[100:104].max())
+    150.0
+    """
+    f0 = np.asarray(f0, dtype=np.float64)
+    voiced = np.asarray(voiced)
+    if f0.ndim != 1 or voiced.shape != f0.shape:
+        raise ParameterError(f"f0 and voiced must be 1-d arrays of one length, got shapes {f0.shape} and {voiced.shape}")
+    if not isinstance(median_frames, (int, np.integer)) or median_frames < 1 or median_frames % 2 == 0:
+        raise ParameterError(f"median_frames={median_frames!r} must be an odd integer > 0")
+    if not 0 < tolerance < 0.5:
+        raise ParameterError(f"tolerance={tolerance!r} must be in (0, 0.5) octaves")
+    corrected = f0.copy()
+    frames = np.flatnonzero(voiced.astype(bool) & np.isfinite(f0) & (f0 > 0))
+    if frames.size:
+        octaves = np.log2(f0[frames])
+        offset = octaves - scipy.ndimage.median_filter(octaves, size=min(median_frames, frames.size), mode="nearest")
+        corrected[frames[np.abs(offset - 1) <= tolerance]] /= 2
+        corrected[frames[np.abs(offset + 1) <= tolerance]] *= 2
+    return corrected.astype(np.float32)
 
 
 def _lag_range(*, sample_rate: int, f0_min: float, f0_max: float) -> tuple[int, int]:

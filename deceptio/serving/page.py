@@ -13,11 +13,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from matplotlib.figure import Figure
+from plotly.graph_objects import Figure
 
 from deceptio.features.profile import voice_profile
 from deceptio.modeling.variants import get_variant
-from deceptio.serving import plots
+from deceptio.serving import interactive, plots
 from deceptio.serving.detector import Analysis, Detector, PreparedFeatures
 from deceptio.serving.wording import (
     CAVEAT,
@@ -52,7 +52,7 @@ class PageResult:
     card_markdown: str
     panels: tuple[str, ...]  # feature panels in the figure, top to bottom
     panels_markdown: str
-    feature_figure: Figure
+    feature_figure: Figure  # Plotly, interactive
     timeline_figure: Figure
 
 
@@ -143,9 +143,9 @@ def analyze_for_page(detector: Detector, source, variant: str, *, progress: Prog
     report(0.7, "drawing the features")
     config = detector.feature_config
     panels = plots.panels_for(variant, analysis.images)
-    features = plots.feature_figure(analysis, variant=variant, config=config)
+    features = interactive.feature_plot(analysis, variant=variant, config=config)
     report(0.9, "drawing the timeline")
-    timeline = plots.timeline_figure(analysis, config=config)
+    timeline = interactive.timeline_plot(analysis, config=config, window=detector.model_input(variant).window)
     profile = voice_profile(analysis.features, analysis.speech, config=config)
     titles = " · ".join(plots.PANELS[key][0].split(" (")[0].split(",")[0] for key in panels)
     report(0.95, "sending the result to the page")

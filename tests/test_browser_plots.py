@@ -1,0 +1,197 @@
+"""The page's interactive figures in a real browser: zoom in time, a playhead that follows the player, a click that seeks, a phone's width.
+
+Headless Debian Chromium driven by Playwright against `python app.py` on
+loopback, as in tests/test_browser.py (whose page and verdict helpers these
+tests use). The 39 s synthetic story is analysed once; each test then works
+on that page.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import pairwise
+
+import pytest
+from bad_inputs import running_app
+from conftest import REPO
+from test_browser import VERDICT_TIMEOUT_MS, _page, _wait_for_verdict, pytestmark  # noqa: F401 (pytestmark: its skips)
+
+STORY = REPO / "assets" / "synthetic_story_male.flac"
+PHONE = {"width": 390, "height": 844}
+PLOTS = ("timeline", "features")
+# The time axis every other panel's matches (make_subplots' shared_xaxes): a relayout of it moves them all.
+REFERENCE = "const reference = Object.keys(gd.layout).find(k => /^xaxis\\d*$/.test(k) && !gd.layout[k].matches);"
+
+
+def _function(body: str) -> str:
+    """A page function of ``[elem_id, values]`` with that plot's Plotly graph div as ``gd``."""
+    return f"([id, values]) => {{ const gd = document.querySelector(`#${{id}} .js-plotly-plot`); {body} }}"
+
+
+def _on_plot(page, elem_id: str, body: str, **values):
+    return page.evaluate(_function(body), [elem_id, values])
+
+
+def _wait_on_plot(page, elem_id: str, condition: str, *, timeout: float = 10_000, **values) -> None:
+    page.wait_for_function(_function(f"return Boolean({condition});"), arg=[elem_id, values], timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    """The page after the 39 s story was uploaded and analysed, both Plotly figures drawn."""
+    with running_app(tmp_path_factory.mktemp("app")) as app, _page(app.url) as page:
+        page.locator("#audio input[type=file]").set_input_files(str(STORY))
+        page.locator("#audio button[aria-label='Play']").wait_for(timeout=60_000)
+        page.locator("#analyze").click()
+        _wait_for_verdict(page)
+        for elem_id in PLOTS:
+            _wait_on_plot(page, elem_id, "gd && gd._fullLayout && gd._fullLayout.xaxis._length > 0",
+                          timeout=VERDICT_TIMEOUT_MS)
+        yield page
+
+
+def _ranges(page, elem_id: str) -> list[list[float]]:
+    """The x range of every panel of a plot."""
+    return _on_plot(page, elem_id, "const l = gd._fullLayout; return Object.keys(l).filter(k => /^xaxis\\d*$/.test(k))"
+                                   ".sort().map(k => l[k].range.map(Number));")
+
+
+def _pixel(page, elem_id: str, seconds: float, panel: int = 1) -> tuple[float, float]:
+    """Viewport coordinates of ``seconds`` on a plot's time axis, halfway up its ``panel``-th panel (1 = top).
+
+    The page is first scrolled to put that point in the middle of the viewport, where the mouse can reach it.
+    """
+    return tuple(_on_plot(page, elem_id, """
+        const l = gd._fullLayout, x = l.xaxis, y = l[values.panel > 1 ? `yaxis${values.panel}` : "yaxis"];
+        const point = () => { const box = gd.getBoundingClientRect();
+            return [box.left + x._offset + x.l2p(values.seconds), box.top + y._offset + y._length / 2]; };
+        window.scrollBy(0, point()[1] - window.innerHeight / 2);
+        return point();""", seconds=seconds, panel=panel))
+
+
+def _player(page) -> dict:
+    return page.evaluate("() => { const m = window.deceptioPlayhead.player();"
+                         "return m && {time: m.currentTime, paused: m.paused, duration: m.duration}; }")
+
+
+def _playhead(page, elem_id: str) -> dict:
+    return _on_plot(page, elem_id, "const e = gd.querySelector('.deceptio-playhead');"
+                                   "return e && {left: parseFloat(e.style.left), display: e.style.display,"
+                                   "time: parseFloat(e.dataset.time), height: parseFloat(e.style.height)};")
+
+
+def _reset_zoom(page) -> None:
+    for elem_id in PLOTS:
+        _on_plot(page, elem_id, "const axes = Object.keys(gd.layout).filter(k => /^xaxis\\d*$/.test(k));"
+                                "return window.Plotly.relayout(gd, Object.fromEntries("
+                                "axes.map(k => [`${k}.range`, gd.layout.meta.time_range])));")
+        _wait_on_plot(page, elem_id, "gd._fullLayout.xaxis.range[0] < 0.5 && gd._fullLayout.xaxis.range[1] > 38")
+
+
+def _pause(page) -> None:
+    pause = page.locator("#audio button[aria-label='Pause']")
+    if pause.count():
+        pause.click()
+    page.wait_for_function("() => { const m = window.deceptioPlayhead.player(); return !m || m.paused; }", timeout=10_000)
+
+
+@pytest.mark.timeout(900)  # the first test also starts the server and analyses the story
+def test_each_plot_is_described_for_screen_readers(analysed):
+    timeline, features = (_on_plot(analysed, elem_id, "return gd.getAttribute('aria-label');") for elem_id in PLOTS)
+    assert re.search(r"p\(deceptive\) of \d+ windows \(4 s of speech each, one every 2 s\)", timeline), timeline
+    assert "whole recording" in timeline
+    assert "feature panels on one time axis over 39 s" in features and "F0" in features, features
+    assert "undefined" not in timeline + features
+
+
+@pytest.mark.timeout(120)
+def test_a_drag_zooms_every_panel_in_time_together(analysed):
+    _reset_zoom(analysed)
+    full = _ranges(analysed, "features")
+    assert len(full) >= 4 and all(r == pytest.approx(full[0], abs=1e-6) for r in full)
+    (x0, y), (x1, _) = _pixel(analysed, "features", 10.0), _pixel(analysed, "features", 20.0)
+    analysed.mouse.move(x0, y)
+    analysed.mouse.down()
+    analysed.mouse.move((x0 + x1) / 2, y + 5, steps=5)
+    analysed.mouse.move(x1, y + 10, steps=5)
+    analysed.mouse.up()
+    _wait_on_plot(analysed, "features", "gd._fullLayout.xaxis.range[1] < 30")
+    zoomed = _ranges(analysed, "features")
+    assert zoomed[0] == pytest.approx([10.0, 20.0], abs=0.5)  # the dragged stretch, in seconds
+    assert all(r == pytest.approx(zoomed[0], abs=1e-6) for r in zoomed), zoomed  # every panel follows
+    # The y axes are fixed: a drag zooms in time only.
+    assert _on_plot(analysed, "features", "return ['yaxis', 'yaxis2'].map(k => gd._fullLayout[k].fixedrange);") == [True, True]
+    # A relayout of the axis the others match (what a script or the mode bar does) moves every panel too.
+    _on_plot(analysed, "timeline", REFERENCE + "return window.Plotly.relayout(gd, {[`${reference}.range`]: [5, 7]});")
+    assert _ranges(analysed, "timeline") == [pytest.approx([5, 7])] * 2
+    _reset_zoom(analysed)
+
+
+@pytest.mark.timeout(120)
+def test_the_playhead_follows_the_recording_as_it_plays(analysed):
+    _reset_zoom(analysed)
+    analysed.locator("#audio button[aria-label='Play']").click()
+    try:
+        analysed.wait_for_function("() => { const m = window.deceptioPlayhead.player(); return m && !m.paused"
+                                   " && m.currentTime > 0.2; }", timeout=20_000)
+        for elem_id in PLOTS:
+            _wait_on_plot(analysed, elem_id, "gd.querySelector('.deceptio-playhead')?.style.display === 'block'")
+        first = {elem_id: _playhead(analysed, elem_id) for elem_id in PLOTS}
+        analysed.wait_for_timeout(1_500)
+        second = {elem_id: _playhead(analysed, elem_id) for elem_id in PLOTS}
+        now = _player(analysed)
+    finally:
+        _pause(analysed)
+    for elem_id in PLOTS:
+        assert second[elem_id]["display"] == "block" and second[elem_id]["height"] > 100, second[elem_id]
+        assert second[elem_id]["left"] > first[elem_id]["left"] + 5, (first[elem_id], second[elem_id])
+        assert second[elem_id]["time"] - first[elem_id]["time"] >= 0.8, (first[elem_id], second[elem_id])
+        assert abs(second[elem_id]["time"] - now["time"]) < 0.5
+    # Both plots' playheads stand at the same time, so on the same pixel column (their time axes line up).
+    assert abs(second["timeline"]["left"] - second["features"]["left"]) < 3, second
+
+
+@pytest.mark.timeout(120)
+def test_a_click_on_the_timeline_seeks_the_player(analysed):
+    _reset_zoom(analysed)
+    _pause(analysed)
+    for target in (20.0, 7.5):
+        x, y = _pixel(analysed, "timeline", target, panel=2)
+        analysed.wait_for_timeout(600)  # two clicks within Plotly's 300 ms are a double click: a zoom reset
+        analysed.mouse.click(x, y)
+        analysed.wait_for_function(f"() => Math.abs(window.deceptioPlayhead.player().currentTime - {target}) < 0.3",
+                                   timeout=10_000)
+        assert _player(analysed)["paused"]  # a seek, not a play
+        # WaveSurfer's own clock follows the element it plays through.
+        clock = analysed.locator("#audio time#time")
+        assert clock.inner_text().strip() == f"0:{int(target):02d}"
+        assert abs(_playhead(analysed, "features")["time"] - target) < 0.3
+
+
+@pytest.mark.timeout(120)
+def test_at_a_phones_width_the_plots_fit_and_their_labels_are_legible(analysed):
+    analysed.set_viewport_size(PHONE)
+    try:
+        for elem_id in PLOTS:
+            _wait_on_plot(analysed, elem_id, "gd._fullLayout.width <= values.width", width=PHONE["width"], timeout=20_000)
+        analysed.wait_for_timeout(500)
+        overflow = analysed.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the page scrolls sideways by {overflow} px"
+        for elem_id in PLOTS:
+            box = analysed.locator(f"#{elem_id} .js-plotly-plot").bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (elem_id, box)
+            ticks = _on_plot(analysed, elem_id, """
+                return [...gd.querySelectorAll(".xaxislayer-above text, .yaxislayer-above text")].map(t => {
+                    const r = t.getBoundingClientRect();
+                    return {size: parseFloat(getComputedStyle(t).fontSize), left: r.left, right: r.right,
+                            axis: t.closest(".xaxislayer-above") ? "x" : "y", text: t.textContent};
+                });""")
+            assert len(ticks) >= 6, ticks
+            small = [t for t in ticks if t["size"] < 10]
+            assert not small, f"{elem_id}: tick labels under 10 px: {small[:5]}"
+            x_ticks = sorted((t for t in ticks if t["axis"] == "x" and t["text"]), key=lambda t: t["left"])
+            assert len(x_ticks) >= 3, x_ticks
+            assert all(b["left"] >= a["right"] for a, b in pairwise(x_ticks)), f"{elem_id}: x labels overlap"
+            assert all(t["right"] <= PHONE["width"] for t in x_ticks)
+    finally:
+        analysed.set_viewport_size({"width": 1280, "height": 900})
