@@ -2,8 +2,9 @@
 
 Upload the 5-minute synthetic story, analyse it, see the verdict, the feature
 panels and the timeline, switch the variant; record from Chromium's fake
-microphone and get a verdict. Set DECEPTIO_SCREENSHOT=assets/screenshot.png to
-refresh the README's screenshot.
+microphone and get a verdict. Set DECEPTIO_SCREENSHOTS=assets to refresh the
+README's screenshots (assets/screenshot.png at 1280 px, assets/screenshot_phone.png
+at 390 px).
 """
 
 from __future__ import annotations
@@ -44,14 +45,15 @@ def server(tmp_path_factory):
 
 
 @contextmanager
-def _page(url: str, *extra_args: str, permissions: tuple[str, ...] = ()):
+def _page(url: str, *extra_args: str, permissions: tuple[str, ...] = (), width: int = 1280):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                              args=CHROMIUM_ARGS + list(extra_args))
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=list(permissions))
+            context = browser.new_context(viewport={"width": width, "height": 900 if width > 600 else 844},
+                                          permissions=list(permissions), device_scale_factor=1 if width > 600 else 2)
             page = context.new_page()
             page.set_default_timeout(60_000)
             page.goto(url)
@@ -229,6 +231,29 @@ def test_record_from_the_microphone_and_get_a_verdict(server, tmp_path, capsys):
         assert 5.0 <= seconds <= 12.0  # what was recorded, not an example file
         with capsys.disabled():
             print(f"\n[browser] click to verdict on a {seconds:.1f} s microphone recording: {elapsed:.1f} s")
-        screenshot = Path(os.environ.get("DECEPTIO_SCREENSHOT", tmp_path / "screenshot.png"))
+        screenshot = tmp_path / "microphone.png"
         page.screenshot(path=str(screenshot), full_page=True)
         assert screenshot.stat().st_size > 50_000
+
+
+@pytest.mark.parametrize("width, name", [(1280, "screenshot.png"), (390, "screenshot_phone.png")])
+def test_the_page_reads_at_desktop_and_phone_width(server, tmp_path, width, name):
+    with _page(server, width=width) as page:
+        page.get_by_text("Synthetic story, male voice (39 s)").click()
+        page.locator("#verdict").get_by_text("new recording is loaded").wait_for(timeout=30_000)
+        _analyze(page)
+        page.wait_for_timeout(1_500)  # let Plotly settle its layout
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, f"{overflow} px of sideways scroll at {width} px"
+        # No table header breaks inside a word; the card's table scrolls on its own if it must.
+        for text in page.locator("#card th").all_inner_texts():
+            assert all(len(word) > 0 for word in text.split()), text
+        words = page.evaluate("""() => [...document.querySelectorAll('#card th')].map(th => {
+            const range = document.createRange(); range.selectNodeContents(th);
+            return [th.innerText, range.getClientRects().length, th.innerText.trim().split(/\\s+/).length];
+        })""")
+        for text, lines, count in words:
+            assert lines <= count, f"header {text!r} is broken into {lines} lines for {count} word(s)"
+        folder = Path(os.environ.get("DECEPTIO_SCREENSHOTS", tmp_path))
+        page.screenshot(path=str(folder / name), full_page=True)
+        assert (folder / name).stat().st_size > 50_000

@@ -199,9 +199,12 @@ def limits_summary(card: dict) -> str:
         lines.append(f"- **With lies shared equally between women and men,** so that gender gives nothing away: {balanced:.0%}.")
     within = _figure(cv.get("auc_within_speaker"))
     if not math.isnan(within):
-        pairs = (cv.get("auc_within_speaker") or {}).get("n_pairs")
+        block = cv.get("auc_within_speaker") or {}
+        pairs, speakers = block.get("n_pairs"), block.get("n_speakers")
+        basis = (f" ({pairs} such pairs, from only {speakers} speakers)." if pairs and speakers
+                 else f" ({pairs} such pairs, from few speakers)." if pairs else ".")
         lines.append(f"- **The same person lying and telling the truth:** it ranks the lie higher {within:.0%} of the time"
-                     + (f" ({pairs} such pairs, from few speakers)." if pairs else "."))
+                     + basis)
     channel = _figure((card.get("baselines") or {}).get("channel_only", {}).get("auc"))
     subset = _figure(cv.get("auc_channel_subset"))
     if not math.isnan(channel):
