@@ -28,6 +28,7 @@ from plotly.graph_objects import Figure
 from deceptio import DeceptioError, Detector
 from deceptio.audio import AudioConfig, check_audio_file
 from deceptio.serving.hub import WeightsFallbackWarning, is_hub_uri, resolve_weights
+from deceptio.serving.downloads import DownloadFolder, write_downloads
 from deceptio.serving.interactive import PAGE_HEAD
 from deceptio.serving.page import CAVEAT, RecordingCache, analyze_for_page, variant_choices, variant_description
 from deceptio.serving.wording import training_line
@@ -86,6 +87,7 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
     """The page, wired to one loaded :class:`Detector`; launches nothing."""
     # The last recordings' audio and features (per visitor, bounded): another variant only rescores.
     cache = RecordingCache()
+    folder = DownloadFolder(keep_s=KEEP_UPLOADS_S)
 
     def analyze(audio: str | None, variant: str, request: gr.Request = None,
                 progress: gr.Progress = gr.Progress()) -> Outputs:
@@ -102,6 +104,22 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
                   progress: gr.Progress = gr.Progress()):
         # A new variant re-runs the analysis only when there is a recording to analyse.
         return gr.skip() if audio is None else analyze(audio, variant, request, progress)
+
+    def make_downloads(audio: str | None, variant: str, request: gr.Request = None) -> list[str] | None:
+        """The analysis as JSON (what `deceptio analyze --json` prints, plus the card's figures) and both figures as PNG."""
+        session = getattr(request, "session_hash", None) or ""
+        try:
+            result = analyze_for_page(detector, audio, variant, cache=cache, session=session)
+        except DeceptioError as error:
+            gr.Warning(f"Nothing to download: {error}")
+            return None
+        config = detector.model_input(variant)
+        return [str(path) for path in write_downloads(
+            result.analysis, detector.card(variant), folder.session_dir(session),
+            name=Path(audio).name, config=config.features, window=config.window)]
+
+    def forget_session(request: gr.Request = None) -> None:
+        folder.drop(getattr(request, "session_hash", None) or "")
 
     def new_recording(audio: str | None) -> Outputs:
         """Any new recording clears the last result; a file that is not usable audio is refused at once."""
@@ -139,6 +157,10 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
         timeline = gr.Plot(label="Timeline: p(deceptive) per window under the waveform", elem_id="timeline")
         panels = gr.Markdown(elem_id="panels")
         features = gr.Plot(label="Features on one time axis", elem_id="features")
+        with gr.Row(equal_height=True):
+            prepare = gr.Button("Prepare downloads: the analysis (JSON) and both figures (PNG)", size="sm",
+                                elem_id="prepare-downloads")
+            downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
         gr.Markdown(f"Weights: `{weights_note or detector.weights}` · variants loaded: {', '.join(detector.variants)}",
                     elem_id="weights-note")
 
@@ -153,6 +175,13 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
         # Upload, example, microphone or clear: the last result never stays beside another recording.
         audio.change(new_recording, inputs=audio, outputs=outputs, queue=False, api_visibility="private",
                      show_progress="hidden")
+        # Downloads are made on request (the PNGs take a second to draw) and never outlive their result.
+        prepare.click(make_downloads, inputs=[audio, variant], outputs=downloads, api_name="downloads",
+                      concurrency_id=ANALYSES, show_progress_on=[downloads])
+        for trigger in (audio.change, variant.change, button.click):
+            trigger(lambda: None, outputs=downloads, queue=False, api_visibility="private", show_progress="hidden")
+        demo.unload(forget_session)
+    demo.deceptio_downloads = folder  # main() removes it when the server stops
     return demo
 
 
@@ -229,10 +258,13 @@ def main(argv: list[str] | None = None) -> int:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     demo = build_demo(detector, weights_note=note)
     _stop_gracefully_on_signals()
-    demo.queue(default_concurrency_limit=args.concurrency, max_size=QUEUE_SIZE).launch(
-        server_name=args.host, server_port=args.port, share=args.share, max_file_size=audio_config.max_bytes,
-        allowed_paths=[str(ASSETS)], show_error=False, css=CSS, head=PAGE_HEAD,  # PAGE_HEAD: the plots' playhead
-    )
+    try:
+        demo.queue(default_concurrency_limit=args.concurrency, max_size=QUEUE_SIZE).launch(
+            server_name=args.host, server_port=args.port, share=args.share, max_file_size=audio_config.max_bytes,
+            allowed_paths=[str(ASSETS)], show_error=False, css=CSS, head=PAGE_HEAD,  # PAGE_HEAD: the plots' playhead
+        )
+    finally:
+        demo.deceptio_downloads.close()
     return 0
 
 

@@ -257,3 +257,38 @@ def test_the_page_reads_at_desktop_and_phone_width(server, tmp_path, width, name
         folder = Path(os.environ.get("DECEPTIO_SCREENSHOTS", tmp_path))
         page.screenshot(path=str(folder / name), full_page=True)
         assert (folder / name).stat().st_size > 50_000
+
+
+def test_the_analysis_downloads_as_the_clis_json_and_the_figures_as_png(server):
+    import json
+    import subprocess
+    import sys
+
+    from playwright.sync_api import expect
+
+    from conftest import WEIGHTS
+
+    statement = REPO / "assets" / "synthetic_statement_female.ogg"
+    with _page(server) as page:
+        page.get_by_text("Synthetic statement, female voice (10 s)").click()
+        page.locator("#verdict").get_by_text("new recording is loaded").wait_for(timeout=30_000)
+        _choose_variant(page, "prosody")
+        _analyze(page)
+        page.locator("#prepare-downloads").click()
+        links = page.locator("#downloads a")
+        expect(links).to_have_count(3, timeout=120_000)
+        hrefs = {links.nth(i).get_attribute("download") or links.nth(i).get_attribute("href"): links.nth(i).get_attribute("href")
+                 for i in range(3)}
+        names = [name.rsplit("/", 1)[-1] for name in hrefs]
+        assert any(name.endswith("-prosody.json") for name in names), names
+        assert sum(name.endswith(".png") for name in names) == 2, names
+        hrefs = {name.rsplit("/", 1)[-1]: href for name, href in hrefs.items()}
+        document = page.request.get(next(href for name, href in hrefs.items() if name.endswith(".json"))).json()
+        for name, href in hrefs.items():
+            if name.endswith(".png"):
+                assert page.request.get(href).body()[:4] == b"\x89PNG"
+    cli = subprocess.run([sys.executable, "-m", "deceptio.cli", "analyze", str(statement), "--variant", "prosody",
+                          "--weights", str(WEIGHTS), "--json"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert cli.returncode == 0, cli.stderr
+    assert {k: v for k, v in document.items() if k != "card"} == json.loads(cli.stdout)
+    assert document["card"]["cv"]["auc"]["mean"] > 0 and "baselines" in document["card"]

@@ -33,34 +33,41 @@ def analysis_document(analysis: Analysis, card: dict) -> dict:
 
 
 class DownloadFolder:
-    """A temporary folder for the page's downloads, one sub-folder per session, removed by :meth:`close`."""
+    """A temporary folder for the page's downloads, one sub-folder per session, made on first use, removed by :meth:`close`."""
 
     def __init__(self, *, keep_s: float = 3600.0) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="deceptio-downloads-"))
         self.keep_s = keep_s
+        self.root: Path | None = None
         self._lock = threading.Lock()
 
+    @staticmethod
+    def _safe(session: str) -> str:
+        return re.sub(r"[^A-Za-z0-9_-]", "_", session or "anonymous")[:64]
+
     def session_dir(self, session: str) -> Path:
-        safe = re.sub(r"[^A-Za-z0-9_-]", "_", session or "anonymous")[:64]
-        self._expire()
-        folder = self.root / safe
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        """This session's folder (created if needed); other sessions' folders older than ``keep_s`` are removed."""
+        with self._lock:
+            if self.root is None:
+                self.root = Path(tempfile.mkdtemp(prefix="deceptio-downloads-"))
+            cutoff = time.time() - self.keep_s
+            for folder in self.root.iterdir():
+                if folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+            folder = self.root / self._safe(session)
+            folder.mkdir(exist_ok=True)
+            return folder
 
     def drop(self, session: str) -> None:
         """Delete a session's files (when its visitor leaves)."""
-        safe = re.sub(r"[^A-Za-z0-9_-]", "_", session or "anonymous")[:64]
-        shutil.rmtree(self.root / safe, ignore_errors=True)
-
-    def _expire(self) -> None:
-        cutoff = time.time() - self.keep_s
         with self._lock:
-            for folder in self.root.iterdir() if self.root.is_dir() else ():
-                if folder.stat().st_mtime < cutoff:
-                    shutil.rmtree(folder, ignore_errors=True)
+            if self.root is not None:
+                shutil.rmtree(self.root / self._safe(session), ignore_errors=True)
 
     def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        with self._lock:
+            if self.root is not None:
+                shutil.rmtree(self.root, ignore_errors=True)
+                self.root = None
 
 
 def _stem(name: str | None) -> str:
