@@ -30,7 +30,8 @@ from deceptio.audio import AudioConfig, check_audio_file
 from deceptio.serving.hub import WeightsFallbackWarning, is_hub_uri, resolve_weights
 from deceptio.serving.downloads import DownloadFolder, write_downloads
 from deceptio.serving.interactive import PAGE_HEAD
-from deceptio.serving.page import CAVEAT, RecordingCache, analyze_for_page, variant_choices, variant_description
+from deceptio.serving.page import (CAVEAT, RecordingCache, analyze_for_page, compare_for_page, variant_choices,
+                                   variant_description)
 from deceptio.serving.wording import training_line
 from deceptio.runtime import tune_allocator
 from deceptio.paths import DEFAULT_WEIGHTS
@@ -137,30 +138,34 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
     # Uploads are people's voices: keep them only as long as the page may still play them back.
     with gr.Blocks(title="deceptio", analytics_enabled=False, delete_cache=(KEEP_UPLOADS_S, KEEP_UPLOADS_S)) as demo:
         gr.Markdown(intro)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=5):
-                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Recording", elem_id="audio")
-                variant = gr.Dropdown(choices=variant_choices(detector), value=detector.variants[0], label="Model variant",
-                                      elem_id="variant", interactive=True)
-                description = gr.Markdown(variant_description(detector.variants[0]), elem_id="variant-description")
-                button = gr.Button("Analyze", variant="primary", elem_id="analyze")
-                gr.Examples(
-                    examples=[[str(ASSETS / name)] for name, _ in EXAMPLES if (ASSETS / name).is_file()],
-                    example_labels=[label for name, label in EXAMPLES if (ASSETS / name).is_file()],
-                    inputs=[audio],
-                    label="Synthetic examples (espeak-ng voices made for this project; no truth label)",
-                )
-            with gr.Column(scale=6):
-                verdict = gr.Markdown(NO_RESULT, elem_id="verdict")
-                probability = gr.Label(label="Calibrated probability", show_heading=False, elem_id="probability")
-                card = gr.Markdown(elem_id="card")
-        timeline = gr.Plot(label="Timeline: p(deceptive) per window under the waveform", elem_id="timeline")
-        panels = gr.Markdown(elem_id="panels")
-        features = gr.Plot(label="Features on one time axis", elem_id="features")
-        with gr.Row(equal_height=True):
-            prepare = gr.Button("Prepare downloads: the analysis (JSON) and both figures (PNG)", size="sm",
-                                elem_id="prepare-downloads")
-            downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
+        with gr.Tab("Analyse a recording", id="analyse", elem_id="tab-analyse"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=5):
+                    audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Recording", elem_id="audio")
+                    variant = gr.Dropdown(choices=variant_choices(detector), value=detector.variants[0], label="Model variant",
+                                          elem_id="variant", interactive=True)
+                    description = gr.Markdown(variant_description(detector.variants[0]), elem_id="variant-description")
+                    button = gr.Button("Analyze", variant="primary", elem_id="analyze")
+                    gr.Examples(
+                        examples=[[str(ASSETS / name)] for name, _ in EXAMPLES if (ASSETS / name).is_file()],
+                        example_labels=[label for name, label in EXAMPLES if (ASSETS / name).is_file()],
+                        inputs=[audio],
+                        label="Synthetic examples (espeak-ng voices made for this project; no truth label)",
+                    )
+                with gr.Column(scale=6):
+                    verdict = gr.Markdown(NO_RESULT, elem_id="verdict")
+                    probability = gr.Label(label="Calibrated probability", show_heading=False, elem_id="probability")
+                    card = gr.Markdown(elem_id="card")
+            with gr.Column():
+                timeline = gr.Plot(label="Timeline: p(deceptive) per window under the waveform", elem_id="timeline")
+                panels = gr.Markdown(elem_id="panels")
+                features = gr.Plot(label="Features on one time axis", elem_id="features")
+                with gr.Row(equal_height=True):
+                    prepare = gr.Button("Prepare downloads: the analysis (JSON) and both figures (PNG)", size="sm",
+                                        elem_id="prepare-downloads")
+                    downloads = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="downloads")
+        with gr.Tab("Compare with the speaker's baseline", id="compare", elem_id="tab-compare"):
+            compare_tab(detector, cache)
         gr.Markdown(f"Weights: `{weights_note or detector.weights}` · variants loaded: {', '.join(detector.variants)}",
                     elem_id="weights-note")
 
@@ -183,6 +188,52 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
         demo.unload(forget_session)
     demo.deceptio_downloads = folder  # main() removes it when the server stops
     return demo
+
+
+COMPARE_INTRO = """Voices differ far more between people than between one person's lies and truths. Give a
+recording the speaker states is **true** (the baseline) and the **statement** to check, by the same person: both
+are analysed by the same model and shown on one time scale, with the difference of p(deceptive), the plain
+features side by side, and what such a difference has meant for held-out speakers."""
+NO_COMPARISON = "*No comparison yet: add a baseline and a statement, then press Compare.*"
+
+
+def compare_tab(detector: Detector, cache: RecordingCache) -> None:
+    """The compare tab: a baseline the speaker states is true against the statement, by one variant."""
+
+    def compare(baseline: str | None, statement: str | None, variant: str, request: gr.Request = None,
+                progress: gr.Progress = gr.Progress()):
+        session = getattr(request, "session_hash", None) or ""
+        try:
+            result = compare_for_page(detector, baseline, statement, variant, cache=cache, session=session,
+                                      progress=lambda fraction, text: progress(fraction, desc=text))
+        except DeceptioError as error:
+            return f"{ERROR_TITLE}\n\n{error}", None, None, None, None
+        return (result.markdown, result.baseline.timeline_figure, result.statement.timeline_figure,
+                result.baseline.feature_figure, result.statement.feature_figure)
+
+    gr.Markdown(COMPARE_INTRO)
+    with gr.Row():
+        baseline = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Baseline: stated to be true",
+                            elem_id="compare-baseline")
+        statement = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Statement to check",
+                             elem_id="compare-statement")
+    with gr.Row():
+        variant = gr.Dropdown(choices=variant_choices(detector), value=detector.variants[0], label="Model variant",
+                              elem_id="compare-variant", interactive=True)
+        button = gr.Button("Compare", variant="primary", elem_id="compare")
+    reading = gr.Markdown(NO_COMPARISON, elem_id="compare-reading")
+    with gr.Row():
+        timeline_a = gr.Plot(label="Baseline: p(deceptive) per window", elem_id="compare-timeline-baseline")
+        timeline_b = gr.Plot(label="Statement: p(deceptive) per window", elem_id="compare-timeline-statement")
+    with gr.Row():
+        features_a = gr.Plot(label="Baseline: features", elem_id="compare-features-baseline")
+        features_b = gr.Plot(label="Statement: features", elem_id="compare-features-statement")
+    outputs = [reading, timeline_a, timeline_b, features_a, features_b]
+    button.click(compare, inputs=[baseline, statement, variant], outputs=outputs, api_name="compare",
+                 concurrency_id=ANALYSES, show_progress_on=[reading])
+    for audio in (baseline, statement):  # a new recording clears the last comparison
+        audio.change(lambda: (NO_COMPARISON, None, None, None, None), outputs=outputs, queue=False,
+                     api_visibility="private", show_progress="hidden")
 
 
 def build_parser() -> argparse.ArgumentParser:

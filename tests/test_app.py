@@ -322,3 +322,14 @@ def test_readme_runs_as_a_space_and_shows_the_app():
     assert "## App" in body and "](assets/screenshot.png)" in body
     screenshot = (REPO / "assets" / "screenshot.png").read_bytes()
     assert screenshot.startswith(b"\x89PNG") and len(screenshot) > 50_000
+
+
+def test_the_compare_tab_analyses_both_recordings_and_keeps_a_refusal_on_the_page(demo, tmp_path):
+    app = load_app("app_compare")
+    compare = _callback(demo, "compare")
+    statement = REPO / "assets" / "synthetic_statement_female.ogg"
+    reading, timeline_a, timeline_b, features_a, features_b = compare(str(EXAMPLE), str(statement), "prosody")
+    assert reading.startswith("### The statement against the speaker's own baseline") and "within-speaker AUC" in reading
+    assert all(isinstance(figure, Figure) for figure in (timeline_a, timeline_b, features_a, features_b))
+    reading, *figures = compare(None, str(statement), "prosody")
+    assert reading.startswith(app.ERROR_TITLE) and "baseline" in reading and figures == [None] * 4

@@ -292,3 +292,29 @@ def test_the_analysis_downloads_as_the_clis_json_and_the_figures_as_png(server):
     assert cli.returncode == 0, cli.stderr
     assert {k: v for k, v in document.items() if k != "card"} == json.loads(cli.stdout)
     assert document["card"]["cv"]["auc"]["mean"] > 0 and "baselines" in document["card"]
+
+
+def test_compare_mode_shows_both_timelines_and_the_within_speaker_line(server):
+    from playwright.sync_api import expect
+
+    baseline, statement = REPO / "assets" / "synthetic_story_male.flac", REPO / "assets" / "synthetic_statement_female.ogg"
+    with _page(server) as page:
+        page.locator("#tab-compare-button, button[role=tab]:has-text('Compare')").first.click()
+        page.locator("#compare-baseline input[type=file]").set_input_files(str(baseline))
+        page.locator("#compare-statement input[type=file]").set_input_files(str(statement))
+        for elem_id in ("compare-baseline", "compare-statement"):
+            expect(page.locator(f"#{elem_id} audio, #{elem_id} .waveform-container").first).to_be_attached(timeout=60_000)
+        page.wait_for_timeout(1_000)
+        page.locator("#compare").click()
+        reading = page.locator("#compare-reading")
+        expect(reading).to_contain_text("within-speaker AUC", timeout=VERDICT_TIMEOUT_MS)
+        text = reading.inner_text()
+        assert "from only" in text and "speakers" in text and "never proof" in text
+        assert "median pitch" in text and "different voices" in text  # a male baseline and a female statement
+        for elem_id in ("compare-timeline-baseline", "compare-timeline-statement",
+                        "compare-features-baseline", "compare-features-statement"):
+            page.wait_for_function("id => document.querySelector(`#${id} .js-plotly-plot svg.main-svg`) !== null",
+                                   arg=elem_id, timeout=VERDICT_TIMEOUT_MS)
+        ranges = page.evaluate("""() => ['compare-timeline-baseline', 'compare-timeline-statement'].map(id =>
+            document.querySelector(`#${id} .js-plotly-plot`).layout.xaxis.range)""")
+        assert ranges[0] == ranges[1]  # one time scale for both

@@ -207,3 +207,27 @@ def test_limits_panel_reads_the_card():
     beats = {**card, "cv": {**card["cv"], "auc_channel_subset": {"mean": card["baselines"]["channel_only"]["auc"]["mean"] + 0.2}}}
     assert "does beat the room alone" in limits_summary(beats) and "does not beat" not in limits_summary(beats)
     assert limits_summary({"variant": "x"}) == ""
+
+
+def test_compare_for_page_puts_both_recordings_on_one_time_range_with_the_within_speaker_line(tmp_path):
+    from deceptio.errors import AudioError
+    from deceptio.serving.page import compare_for_page
+
+    detector = Detector(WEIGHTS, variants=("prosody",))
+    male, female = REPO / "assets" / "synthetic_story_male.flac", REPO / "assets" / "synthetic_statement_female.ogg"
+    result = compare_for_page(detector, male, female, "prosody", cache=RecordingCache(), session="s")
+    end = max(result.baseline.analysis.duration_s, result.statement.analysis.duration_s)
+    for figure in (result.baseline.timeline_figure, result.statement.timeline_figure,
+                   result.baseline.feature_figure, result.statement.feature_figure):
+        assert tuple(figure.layout.xaxis.range) == (0.0, end)
+    within = detector.card("prosody")["cv"]["auc_within_speaker"]
+    assert f"within-speaker AUC {within['mean']:.2f}" in result.markdown and "from only 4 speakers" in result.markdown
+    assert f"**{result.comparison.delta_p:+.2f}**" in result.markdown and "| median pitch (Hz) |" in result.markdown
+    with pytest.raises(AudioError, match="no recording was given for the baseline"):
+        compare_for_page(detector, None, female, "prosody")
+    silent = tmp_path / "quiet.wav"
+    import numpy as np
+    import soundfile as sf
+    sf.write(silent, np.zeros(16000 * 3, dtype=np.float32), 16000)
+    with pytest.raises(AudioError, match=r"the statement \(quiet.wav\)"):
+        compare_for_page(detector, male, silent, "prosody")

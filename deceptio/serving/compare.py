@@ -96,7 +96,11 @@ def within_speaker_line(comparison: Comparison) -> str:
     if not isinstance(mean, (int, float)):
         return head + " The model's card has no within-speaker figure, so nothing says what such a difference means."
     ci = within.get("ci95")
-    interval = f", 95 % interval {ci[0]:.2f}–{ci[1]:.2f}" if isinstance(ci, (list, tuple)) and len(ci) == 2 else ""
+    interval = ""
+    if isinstance(ci, (list, tuple)) and len(ci) == 2:
+        interval = f", 95 % interval {ci[0]:.2f}–{ci[1]:.2f}"
+        if not ci[0] <= mean <= ci[1]:  # the mean over repeats against a bootstrap of the repeat-averaged score
+            interval += " from resampling speakers, which does not even hold the mean: the figure is unstable"
     pairs, speakers = within.get("n_pairs"), within.get("n_speakers")
     basis = ""
     if pairs and speakers:

@@ -12,12 +12,15 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from plotly.graph_objects import Figure
 
-from deceptio.features.profile import voice_profile
+from deceptio.errors import AudioError
+from deceptio.features.profile import VoiceProfile, voice_profile
 from deceptio.modeling.variants import get_variant
 from deceptio.serving import interactive, plots
+from deceptio.serving.compare import FEATURE_LABELS, Comparison, compare_analyses, within_speaker_line
 from deceptio.serving.detector import Analysis, Detector, PreparedFeatures
 from deceptio.serving.wording import (
     CAVEAT,
@@ -29,10 +32,13 @@ from deceptio.serving.wording import (
 
 __all__ = [
     "CAVEAT",
+    "ComparePageResult",
     "PageResult",
     "RecordingCache",
     "analyze_for_page",
     "card_summary",
+    "compare_for_page",
+    "comparison_markdown",
     "limits_summary",
     "variant_choices",
     "variant_description",
@@ -54,6 +60,17 @@ class PageResult:
     panels_markdown: str
     feature_figure: Figure  # Plotly, interactive
     timeline_figure: Figure
+    profile: VoiceProfile | None = None  # plain numbers of the recording's speech
+
+
+@dataclass(frozen=True)
+class ComparePageResult:
+    """Everything the compare tab shows: both recordings' results on matching scales and what the difference means."""
+
+    comparison: Comparison
+    markdown: str
+    baseline: PageResult
+    statement: PageResult
 
 
 def variant_choices(detector: Detector) -> list[tuple[str, str]]:
@@ -159,4 +176,48 @@ def analyze_for_page(detector: Detector, source, variant: str, *, progress: Prog
                          "Computed from the same arrays the model's input images were built from."),
         feature_figure=features,
         timeline_figure=timeline,
+        profile=profile,
     )
+
+
+def comparison_markdown(comparison: Comparison) -> str:
+    """The compare tab's text: what the difference of p(deceptive) can mean, and the plain features side by side."""
+    rows = ["| | baseline | statement | difference |", "| --- | --- | --- | --- |"]
+    for name, row in comparison.feature_deltas().items():
+        label, unit = FEATURE_LABELS[name]
+        cell = lambda value: "—" if value is None else f"{value:.2f}"  # noqa: E731
+        sign = "" if row["delta"] is None or row["delta"] < 0 else "+"
+        rows.append(f"| {label}{f' ({unit})' if unit else ''} | {cell(row['baseline'])} | {cell(row['statement'])} "
+                    f"| {sign}{cell(row['delta'])} |")
+    p_row = (f"| **p(deceptive), {comparison.variant}** | {comparison.baseline.p_deceptive:.2f} | "
+             f"{comparison.statement.p_deceptive:.2f} | **{comparison.delta_p:+.2f}** |")
+    return ("### The statement against the speaker's own baseline\n\n" + within_speaker_line(comparison) + "\n\n"
+            + "\n".join(rows[:2] + [p_row] + rows[2:]) + f"\n\n{CAVEAT}")
+
+
+def compare_for_page(detector: Detector, baseline, statement, variant: str, *, cache: RecordingCache | None = None,
+                     session: str = "", progress: Progress | None = None) -> ComparePageResult:
+    """Analyse a baseline recording (one the speaker states is true) and a statement by one variant, side by side.
+
+    Both figures of both recordings share one time range (the longer
+    recording's), so they can be read against each other.
+
+    Raises
+    ------
+    DeceptioError
+        For either recording, naming which one.
+    """
+    report = progress or (lambda fraction, description: None)
+    results = []
+    for source, role, start in ((baseline, "the baseline", 0.0), (statement, "the statement", 0.5)):
+        if source is None:
+            raise AudioError(f"no recording was given for {role}: add one, then press Compare")
+        label = f"{role} ({Path(source).name})" if isinstance(source, (str, os.PathLike)) else role
+        results.append(analyze_for_page(detector, source, variant, cache=cache, session=session, name=label,
+                                        progress=lambda fraction, text, start=start: report(start + fraction / 2, text)))
+    a, b = results
+    comparison = compare_analyses(a.analysis, b.analysis, a.profile, b.profile, detector.card(variant))
+    end = max(a.analysis.duration_s, b.analysis.duration_s)
+    for figure in (a.timeline_figure, a.feature_figure, b.timeline_figure, b.feature_figure):
+        figure.update_xaxes(range=[0.0, end])
+    return ComparePageResult(comparison, comparison_markdown(comparison), a, b)
