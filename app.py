@@ -29,9 +29,9 @@ from deceptio import DeceptioError, Detector
 from deceptio.audio import AudioConfig, check_audio_file
 from deceptio.serving.hub import WeightsFallbackWarning, is_hub_uri, resolve_weights
 from deceptio.serving.downloads import DownloadFolder, write_downloads
-from deceptio.serving.interactive import PAGE_HEAD
-from deceptio.serving.page import (CAVEAT, RecordingCache, analyze_for_page, compare_for_page, variant_choices,
-                                   variant_description)
+from deceptio.serving.interactive import PAGE_HEAD, timeline_plot
+from deceptio.serving.page import (CAVEAT, LiveRecording, RecordingCache, analyze_for_page, compare_for_page,
+                                   variant_choices, variant_description)
 from deceptio.serving.wording import training_line
 from deceptio.runtime import tune_allocator
 from deceptio.paths import DEFAULT_WEIGHTS
@@ -62,6 +62,9 @@ never a verdict. **{caveat}**
 
 {trained}"""
 
+LIVE_EVERY_S = 2.0  # seconds of new audio between provisional timelines (one window hop)
+LIVE_HINT = ("Press Record here instead of in the box above to see p(deceptive) per window appear while you speak "
+             "(provisional: every update rescores all the speech so far). Stop analyses the whole take.")
 NO_RESULT = "*No analysis yet: record or upload a story, or pick a synthetic example, then press Analyze.*"
 
 Outputs = tuple[str, dict[str, float], str, str, Figure, Figure]
@@ -119,6 +122,30 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
             result.analysis, detector.card(variant), folder.session_dir(session),
             name=Path(audio).name, config=config.features, window=config.window)]
 
+    def start_live():
+        return LiveRecording(max_s=detector.audio_config.max_duration_s), "*Recording: the timeline below fills in as you speak.*"
+
+    def live_update(chunk, state: LiveRecording | None, variant: str):
+        if chunk is None or state is None:
+            return gr.skip(), gr.skip(), state
+        try:
+            state.add(*chunk)
+            if not state.due(LIVE_EVERY_S):
+                return gr.skip(), gr.skip(), state
+            analysis, status = state.provisional(detector, variant)
+        except DeceptioError as error:  # too little speech yet, mostly: say so and keep listening
+            return gr.skip(), f"*Live: {error}. Keep speaking.*", state
+        timeline = timeline_plot(analysis, config=detector.feature_config, window=detector.model_input(variant).window)
+        return timeline, status, state
+
+    def finish_live(state: LiveRecording | None, request: gr.Request = None):
+        if state is None or state.rate is None:
+            return gr.skip(), "*Nothing was recorded.*"
+        session = getattr(request, "session_hash", None) or ""
+        path = state.save(folder.session_dir(session) / f"live-{state.updates}-{int(state.seconds)}s.wav")
+        return str(path), (f"*Recorded {state.seconds:.0f} s ({state.updates} live update(s)); the result above is "
+                           "the analysis of the whole take.*")
+
     def forget_session(request: gr.Request = None) -> None:
         folder.drop(getattr(request, "session_hash", None) or "")
 
@@ -142,6 +169,11 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
             with gr.Row(equal_height=False):
                 with gr.Column(scale=5):
                     audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Recording", elem_id="audio")
+                    with gr.Accordion("Live: record here and watch the timeline fill in", open=False, elem_id="live-panel"):
+                        live = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Live microphone",
+                                        elem_id="live")
+                        live_status = gr.Markdown(LIVE_HINT, elem_id="live-status")
+                    live_state = gr.State(None, time_to_live=KEEP_UPLOADS_S)
                     variant = gr.Dropdown(choices=variant_choices(detector), value=detector.variants[0], label="Model variant",
                                           elem_id="variant", interactive=True)
                     description = gr.Markdown(variant_description(detector.variants[0]), elem_id="variant-description")
@@ -180,6 +212,16 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
         # Upload, example, microphone or clear: the last result never stays beside another recording.
         audio.change(new_recording, inputs=audio, outputs=outputs, queue=False, api_visibility="private",
                      show_progress="hidden")
+        # Live: every LIVE_EVERY_S of new audio the whole recording so far is scored again into the timeline;
+        # Stop saves the take as the recording and analyses it like any other.
+        live.start_recording(start_live, outputs=[live_state, live_status], queue=False, api_visibility="private")
+        live.stream(live_update, inputs=[live, live_state, variant], outputs=[timeline, live_status, live_state],
+                    stream_every=0.5, time_limit=limits.max_duration_s, concurrency_id=ANALYSES,
+                    api_visibility="private", show_progress="hidden")
+        live.stop_recording(finish_live, inputs=[live_state], outputs=[audio, live_status],
+                            api_visibility="private").then(
+            analyze, inputs=[audio, variant], outputs=outputs, concurrency_id=ANALYSES, api_visibility="private",
+            show_progress_on=[verdict])
         # Downloads are made on request (the PNGs take a second to draw) and never outlive their result.
         prepare.click(make_downloads, inputs=[audio, variant], outputs=downloads, api_name="downloads",
                       concurrency_id=ANALYSES, show_progress_on=[downloads])

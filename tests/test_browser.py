@@ -318,3 +318,62 @@ def test_compare_mode_shows_both_timelines_and_the_within_speaker_line(server):
         ranges = page.evaluate("""() => ['compare-timeline-baseline', 'compare-timeline-statement'].map(id =>
             document.querySelector(`#${id} .js-plotly-plot`).layout.xaxis.range)""")
         assert ranges[0] == ranges[1]  # one time scale for both
+
+
+def test_the_live_timeline_fills_in_while_recording_and_stop_gives_the_plain_analysis(server, tmp_path, capsys):
+    import re as _re
+
+    from playwright.sync_api import expect
+
+    from conftest import WEIGHTS
+    from deceptio.serving.detector import Detector
+
+    samples, rate = sf.read(MIC_SOURCE, always_2d=True)
+    fake = tmp_path / "fake_microphone.wav"
+    sf.write(fake, soxr.resample(samples.mean(axis=1), rate, 48000), 48000, subtype="PCM_16")
+    flags = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={fake}")
+    with _page(server, *flags, permissions=("microphone",)) as page:
+        page.locator("#live-panel").get_by_text("Live: record here").click()
+        live = page.locator("#live")
+        record = live.get_by_role("button", name=_re.compile(r"^Record"))
+        record.first.click()
+        status = page.locator("#live-status")
+        seen = set()
+        deadline = time.monotonic() + 150  # two busy cores: each update analyses the take so far afresh
+        while time.monotonic() < deadline and len(seen) < 3:
+            match = _re.search(r"update (\d+)", status.inner_text())
+            if match:
+                seen.add(int(match.group(1)))
+            page.wait_for_timeout(250)
+        assert len(seen) >= 2, f"live updates seen before Stop: {sorted(seen)}; status: {status.inner_text()!r}"
+        page.wait_for_function("() => document.querySelector('#timeline .js-plotly-plot svg.main-svg') !== null")
+        live.get_by_role("button", name="Stop", exact=True).filter(visible=True).first.click()
+        verdict = _wait_for_verdict(page)
+        expect(status).to_contain_text("the result above is the analysis of the whole take", timeout=30_000)
+        source = page.evaluate("""() => {
+            const root = document.querySelector('#audio');
+            const find = node => { if (!node) return null;
+                const a = node.querySelector && node.querySelector('audio[src]'); if (a) return a.src;
+                for (const el of node.querySelectorAll ? node.querySelectorAll('*') : []) {
+                    if (el.shadowRoot) { const s = find(el.shadowRoot); if (s) return s; } }
+                return null; };
+            return find(root) || (root.querySelector('a[download]') || {}).href || null;
+        }""")
+        assert source, "the finished take is not in the recording box"
+        take = tmp_path / "take.wav"
+        if source.startswith("blob:"):  # the player holds the served file as a blob: read it inside the page
+            import base64
+
+            encoded = page.evaluate("""async src => {
+                const bytes = new Uint8Array(await (await fetch(src)).arrayBuffer());
+                let text = ''; for (let i = 0; i < bytes.length; i += 32768) text += String.fromCharCode(...bytes.subarray(i, i + 32768));
+                return btoa(text); }""", source)
+            take.write_bytes(base64.b64decode(encoded))
+        else:
+            take.write_bytes(page.request.get(source).body())
+    plain = Detector(WEIGHTS).analyze(take, variant="ensemble")
+    assert f"p(deceptive) = {plain.p_deceptive:.2f}" in verdict, verdict
+    assert f"{len(plain.windows)} windows" in verdict, verdict
+    with capsys.disabled():
+        print(f"\n[browser] live: {len(seen)} timeline updates before Stop; final p {plain.p_deceptive:.3f} "
+              f"= a plain analysis of the same {plain.duration_s:.1f} s take")

@@ -231,3 +231,35 @@ def test_compare_for_page_puts_both_recordings_on_one_time_range_with_the_within
     sf.write(silent, np.zeros(16000 * 3, dtype=np.float32), 16000)
     with pytest.raises(AudioError, match=r"the statement \(quiet.wav\)"):
         compare_for_page(detector, male, silent, "prosody")
+
+
+def test_a_live_recording_collects_chunks_and_scores_the_take_so_far(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from deceptio.errors import AudioError
+    from deceptio.serving.page import LiveRecording
+
+    detector = Detector(WEIGHTS, variants=("prosody",))
+    samples, rate = sf.read(REPO / "assets" / "synthetic_statement_female.ogg", dtype="int16", always_2d=True)
+    live = LiveRecording(max_s=60.0)
+    assert not live.due(2.0) and live.seconds == 0.0
+    statuses = []
+    for start in range(0, len(samples), rate // 2):  # half-second chunks, as the page streams them
+        live.add(rate, samples[start:start + rate // 2])
+        if live.due(2.0):
+            try:
+                statuses.append(live.provisional(detector, "prosody")[1])
+            except AudioError:
+                pass  # too little speech yet
+    assert live.updates >= 2 and "update 1" in statuses[0] and "provisional" in statuses[0]
+    take = live.save(tmp_path / "take.wav")
+    assert sf.info(take).duration == pytest.approx(len(samples) / rate, abs=0.01)
+    final = detector.analyze(take, variant="prosody")
+    assert final.p_deceptive == pytest.approx(live.provisional(detector, "prosody")[0].p_deceptive, abs=2e-3)
+    with pytest.raises(AudioError, match="sample rate"):
+        live.add(rate // 2, samples[:100])
+    with pytest.raises(AudioError, match="limit"):
+        LiveRecording(max_s=1.0).add(rate, np.zeros((rate * 2, 1), dtype=np.int16))
+    with pytest.raises(AudioError, match="empty"):
+        LiveRecording(max_s=1.0).save(tmp_path / "none.wav")

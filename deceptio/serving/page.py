@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from plotly.graph_objects import Figure
 
 from deceptio.errors import AudioError
@@ -33,6 +34,7 @@ from deceptio.serving.wording import (
 __all__ = [
     "CAVEAT",
     "ComparePageResult",
+    "LiveRecording",
     "PageResult",
     "RecordingCache",
     "analyze_for_page",
@@ -221,3 +223,74 @@ def compare_for_page(detector: Detector, baseline, statement, variant: str, *, c
     for figure in (a.timeline_figure, a.feature_figure, b.timeline_figure, b.feature_figure):
         figure.update_xaxes(range=[0.0, end])
     return ComparePageResult(comparison, comparison_markdown(comparison), a, b)
+
+
+class LiveRecording:
+    """What a streaming microphone has sent so far, for a provisional timeline while it records.
+
+    Chunks arrive as ``(rate, samples)`` (int16 or float, mono or channels
+    last); :meth:`due` says when enough new audio has come for another
+    provisional analysis. The provisional scores are the whole recording so
+    far analysed afresh (each image is normalised over the speech so far), so
+    they can shift as more speech arrives; the final analysis, of the finished
+    recording, is the one to read.
+    """
+
+    def __init__(self, *, max_s: float) -> None:
+        self.max_s = max_s
+        self.rate: int | None = None
+        self.chunks: list[np.ndarray] = []
+        self.n_samples = 0
+        self.analysed_samples = 0
+        self.updates = 0
+
+    def add(self, rate: int, data: np.ndarray) -> None:
+        data = np.asarray(data)
+        if self.rate is None:
+            self.rate = int(rate)
+        elif int(rate) != self.rate:
+            raise AudioError(f"the microphone changed its sample rate from {self.rate} to {rate} Hz mid-recording")
+        mono = data.astype(np.float32)
+        if np.issubdtype(data.dtype, np.integer):
+            mono /= float(np.iinfo(data.dtype).max)
+        if mono.ndim == 2:
+            mono = mono.mean(axis=1)
+        if self.seconds + mono.size / self.rate > self.max_s:
+            raise AudioError(f"the live recording is longer than the {self.max_s / 60:.1f}-minute limit; stop and analyse it")
+        self.chunks.append(mono)
+        self.n_samples += mono.size
+
+    @property
+    def seconds(self) -> float:
+        return self.n_samples / self.rate if self.rate else 0.0
+
+    def due(self, every_s: float) -> bool:
+        """Whether ``every_s`` seconds of audio have arrived since the last provisional analysis."""
+        return self.rate is not None and self.n_samples - self.analysed_samples >= every_s * self.rate
+
+    def source(self) -> tuple[int, np.ndarray]:
+        """The recording so far, as a ``(rate, samples)`` source for :meth:`Detector.analyze`."""
+        if len(self.chunks) > 1:
+            self.chunks = [np.concatenate(self.chunks)]
+        return self.rate, (self.chunks[0] if self.chunks else np.zeros(0, dtype=np.float32))
+
+    def save(self, path: Path) -> Path:
+        """Write the recording so far as a 16-bit WAV (what the page then analyses as the finished recording)."""
+        import soundfile as sf
+
+        rate, samples = self.source()
+        if rate is None or samples.size == 0:
+            raise AudioError("the live recording is empty: nothing was recorded")
+        sf.write(path, np.clip(samples, -1.0, 1.0), rate, subtype="PCM_16")
+        return path
+
+    def provisional(self, detector: Detector, variant: str) -> tuple[Analysis, str]:
+        """Analyse everything so far; returns the analysis and the status line the page shows."""
+        self.analysed_samples = self.n_samples
+        analysis = detector.analyze(self.source(), variant=variant, name="the live recording")
+        self.updates += 1
+        status = (f"**Live, provisional** (update {self.updates}): {self.seconds:.0f} s recorded, "
+                  f"{len(analysis.windows)} window(s) scored so far, p(deceptive) {analysis.p_deceptive:.2f}. Each update "
+                  "rescores all the speech so far, so earlier windows can shift. Stop gives the final result.")
+        return analysis, status
+
