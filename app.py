@@ -32,6 +32,8 @@ from deceptio.serving.downloads import DownloadFolder, write_downloads
 from deceptio.serving.interactive import PAGE_HEAD, timeline_plot
 from deceptio.serving.page import (CAVEAT, LiveRecording, RecordingCache, analyze_for_page, compare_for_page,
                                    variant_choices, variant_description)
+from deceptio.serving.page import features_for_page
+from deceptio.serving.figure_data import OVERLAYS, SALIENCY_NOTE
 from deceptio.serving.wording import training_line
 from deceptio.runtime import tune_allocator
 from deceptio.paths import DEFAULT_WEIGHTS
@@ -94,10 +96,10 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
     folder = DownloadFolder(keep_s=KEEP_UPLOADS_S)
 
     def analyze(audio: str | None, variant: str, request: gr.Request = None,
-                progress: gr.Progress = gr.Progress()) -> Outputs:
+                progress: gr.Progress = gr.Progress(), overlays: list[str] | None = None) -> Outputs:
         session = getattr(request, "session_hash", None) or ""
         try:
-            result = analyze_for_page(detector, audio, variant, cache=cache, session=session,
+            result = analyze_for_page(detector, audio, variant, cache=cache, session=session, overlays=overlays,
                                       progress=lambda fraction, text: progress(fraction, desc=text))
         except DeceptioError as error:  # the one place a person's mistake becomes a message on the page
             return error_outputs(str(error))
@@ -105,9 +107,20 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
                 result.timeline_figure, result.feature_figure)
 
     def reanalyze(audio: str | None, variant: str, request: gr.Request = None,
-                  progress: gr.Progress = gr.Progress()):
+                  progress: gr.Progress = gr.Progress(), overlays: list[str] | None = None):
         # A new variant re-runs the analysis only when there is a recording to analyse.
-        return gr.skip() if audio is None else analyze(audio, variant, request, progress)
+        return gr.skip() if audio is None else analyze(audio, variant, request, progress, overlays)
+
+    def redraw_features(audio: str | None, variant: str, overlays: list[str], request: gr.Request = None):
+        """The feature figure on the page again, with the chosen overlays; nothing when the page shows no result."""
+        session = getattr(request, "session_hash", None) or ""
+        figure = None if audio is None else features_for_page(detector, audio, variant, overlays=overlays,
+                                                              cache=cache, session=session)
+        return gr.skip() if figure is None else figure
+
+    def forget_drawn(request: gr.Request = None) -> None:
+        """A new recording: the overlays no longer redraw the last one's figure."""
+        cache.forget_shown(getattr(request, "session_hash", None) or "")
 
     def make_downloads(audio: str | None, variant: str, request: gr.Request = None) -> list[str] | None:
         """The analysis as JSON (what `deceptio analyze --json` prints, plus the card's figures) and both figures as PNG."""
@@ -191,6 +204,9 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
             with gr.Column():
                 timeline = gr.Plot(label="Timeline: p(deceptive) per window under the waveform", elem_id="timeline")
                 panels = gr.Markdown(elem_id="panels")
+                overlays = gr.CheckboxGroup(choices=[(label, key) for key, label in OVERLAYS.items()], value=[],
+                                            label="Draw over the features", elem_id="overlays")
+                gr.Markdown(SALIENCY_NOTE, elem_id="overlays-note")
                 features = gr.Plot(label="Features on one time axis", elem_id="features")
                 with gr.Row(equal_height=True):
                     prepare = gr.Button("Prepare downloads: the analysis (JSON) and both figures (PNG)", size="sm",
@@ -204,11 +220,15 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
         outputs = [verdict, probability, card, panels, timeline, features]
         # Both analysing events draw on one pool of --concurrency workers, so their sum stays bounded; the
         # progress bar is drawn once, over the verdict, not over every output.
-        button.click(analyze, inputs=[audio, variant], outputs=outputs, api_name="analyze", concurrency_id=ANALYSES,
-                     show_progress_on=[verdict])
+        button.click(analyze, inputs=[audio, variant, overlays], outputs=outputs, api_name="analyze",
+                     concurrency_id=ANALYSES, show_progress_on=[verdict])
         variant.change(variant_description, inputs=variant, outputs=description, queue=False, api_visibility="private").then(
-            reanalyze, inputs=[audio, variant], outputs=outputs, api_visibility="private", concurrency_id=ANALYSES,
-            show_progress_on=[verdict])
+            reanalyze, inputs=[audio, variant, overlays], outputs=outputs, api_visibility="private",
+            concurrency_id=ANALYSES, show_progress_on=[verdict])
+        # Overlays redraw the features of the analysis on the page (its saliency computed once): nothing rescored.
+        overlays.change(redraw_features, inputs=[audio, variant, overlays], outputs=features, api_visibility="private",
+                        concurrency_id=ANALYSES, show_progress_on=[features])
+        audio.change(forget_drawn, queue=False, api_visibility="private", show_progress="hidden")
         # Upload, example, microphone or clear: the last result never stays beside another recording.
         audio.change(new_recording, inputs=audio, outputs=outputs, queue=False, api_visibility="private",
                      show_progress="hidden")
@@ -220,7 +240,7 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
                     api_visibility="private", show_progress="hidden")
         live.stop_recording(finish_live, inputs=[live_state], outputs=[audio, live_status],
                             api_visibility="private").then(
-            analyze, inputs=[audio, variant], outputs=outputs, concurrency_id=ANALYSES, api_visibility="private",
+            analyze, inputs=[audio, variant, overlays], outputs=outputs, concurrency_id=ANALYSES, api_visibility="private",
             show_progress_on=[verdict])
         # Downloads are made on request (the PNGs take a second to draw) and never outlive their result.
         prepare.click(make_downloads, inputs=[audio, variant], outputs=downloads, api_name="downloads",

@@ -3,18 +3,27 @@
 Headless Debian Chromium driven by Playwright against `python app.py` on
 loopback, as in tests/test_browser.py (whose page and verdict helpers these
 tests use). The 39 s synthetic story is analysed once; each test then works
-on that page.
+on that page, the overlays (saliency, the F0 and LSF tracks) last.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from itertools import pairwise
 
 import pytest
 from bad_inputs import running_app
 from conftest import REPO
-from test_browser import VERDICT_TIMEOUT_MS, _page, _wait_for_verdict, pytestmark  # noqa: F401 (pytestmark: its skips)
+from test_browser import (  # noqa: F401 (pytestmark: its skips)
+    VERDICT_TIMEOUT_MS,
+    _figure_state,
+    _page,
+    _wait_for_verdict,
+    pytestmark,
+)
+
+from deceptio.serving.figure_data import OVERLAYS
 
 STORY = REPO / "assets" / "synthetic_story_male.flac"
 PHONE = {"width": 390, "height": 844}
@@ -195,3 +204,91 @@ def test_at_a_phones_width_the_plots_fit_and_their_labels_are_legible(analysed):
             assert all(t["right"] <= PHONE["width"] for t in x_ticks)
     finally:
         analysed.set_viewport_size({"width": 1280, "height": 900})
+
+
+def _toggle(page, key: str, on: bool) -> float:
+    """Tick or untick one overlay; the seconds until the figure on the page has (or has lost) its traces."""
+    box = page.locator("#overlays").get_by_label(OVERLAYS[key], exact=True)
+    started = time.perf_counter()
+    box.check() if on else box.uncheck()
+    group = {"saliency": "overlay-saliency", "f0": "overlay-f0", "lsf": "overlay-lsf"}[key]
+    _wait_on_plot(page, "features", f"gd.data && gd.data.some(t => t.legendgroup === values.group) === {str(on).lower()}",
+                  timeout=VERDICT_TIMEOUT_MS, group=group)
+    return time.perf_counter() - started
+
+
+def _overlay_traces(page) -> list[dict]:
+    """The overlay traces Plotly drew (its full data: the figure's float32 arrays decoded)."""
+    return _on_plot(page, "features", """return gd._fullData.filter(t => (t.legendgroup || "").startsWith("overlay-"))
+        .map(t => ({group: t.legendgroup, yaxis: t.yaxis || "y", name: t.name, points: (t.y || []).length,
+                    y: Array.from(t.y || []).filter(Number.isFinite)}));""")
+
+
+def _untick_all(page) -> None:
+    for key in OVERLAYS:
+        if page.locator("#overlays").get_by_label(OVERLAYS[key], exact=True).is_checked():
+            _toggle(page, key, False)
+
+
+@pytest.mark.timeout(600)
+def test_the_saliency_toggle_draws_the_evidence_over_every_panel_read_and_takes_it_away(analysed):
+    note = analysed.locator("#overlays-note").inner_text()
+    assert "evidence for 'deceptive'" in note and "It explains the model, not the speaker." in note
+    plain = _figure_state(analysed, "features")
+    assert _overlay_traces(analysed) == []
+    try:
+        _saliency_toggles(analysed, plain)
+    finally:
+        _untick_all(analysed)
+
+
+def _saliency_toggles(analysed, plain: str) -> None:
+    seconds = [_toggle(analysed, "saliency", True)]
+    drawn = _figure_state(analysed, "features")
+    assert drawn != plain  # the Plotly data changed
+    traces = _overlay_traces(analysed)
+    panels = _on_plot(analysed, "features", "return gd.data.filter(t => t.type === 'heatmap' || "
+                                            "(t.legendgroup && !t.legendgroup.startsWith('overlay-') && t.legendgroup !== 'non-speech'))"
+                                            ".map(t => t.yaxis || 'y');")
+    # The ensemble reads every panel: one shape group on each, on that panel's own axis.
+    assert sorted(t["yaxis"] for t in traces) == sorted(panels) and len(panels) == 7, (traces, panels)
+    assert all(t["group"] == "overlay-saliency" and t["points"] > 10 for t in traces)
+    # Drawn, not only sent: Plotly filled the shapes in the SVG.
+    assert _on_plot(analysed, "features", "return gd.querySelectorAll('.scatterlayer path.js-fill').length;") >= 7
+    assert "evidence for 'deceptive'" in _on_plot(analysed, "features", "return gd.getAttribute('aria-label');")
+    seconds.append(_toggle(analysed, "saliency", False))
+    assert _overlay_traces(analysed) == [] and _figure_state(analysed, "features") == plain
+    seconds.append(_toggle(analysed, "saliency", True))
+    assert _figure_state(analysed, "features") == drawn  # the same maps, kept
+    seconds.append(_toggle(analysed, "saliency", False))
+    print(f"\nsaliency toggles, click to redrawn figure (39 s story, ensemble): "
+          f"{', '.join(f'{s:.2f}' for s in seconds)} s")
+
+
+@pytest.mark.timeout(600)
+def test_the_f0_overlay_lies_over_the_spectrogram_on_a_right_hand_hz_axis(analysed):
+    _toggle(analysed, "f0", True)
+    try:
+        (track,) = _overlay_traces(analysed)
+        assert track["group"] == "overlay-f0"
+        axis = _on_plot(analysed, "features", "const a = gd._fullLayout[values.key];"
+                        "return {overlaying: a.overlaying, side: a.side, type: a.type, anchor: a.anchor,"
+                        "labels: [...gd.querySelectorAll('text')].map(t => t.textContent)"
+                        ".filter(t => /^\\d+ Hz$/.test(t))};",
+                        key=track["yaxis"].replace("y", "yaxis"))
+        assert (axis["overlaying"], axis["side"], axis["type"], axis["anchor"]) == ("y", "right", "log", "x"), axis
+        assert "100 Hz" in axis["labels"] and "200 Hz" in axis["labels"], axis  # its scale, drawn in Hz
+        # The male story's voiced speech, in Hz on that axis (its F0 panel's median is near 100 Hz).
+        y = sorted(track["y"])
+        assert len(y) > 100 and 70 < y[len(y) // 2] < 160, y[len(y) // 2]
+        title = _on_plot(analysed, "features", "return [...gd.querySelectorAll('.annotation-text')]"
+                                               ".map(t => t.textContent).find(t => t.startsWith('Spectrogram'));")
+        assert title.endswith(" + F0 (right scale)"), title
+        _toggle(analysed, "lsf", True)
+        groups = sorted(t["group"] for t in _overlay_traces(analysed))
+        assert groups == ["overlay-f0", "overlay-lsf"]
+        lsf = next(t for t in _overlay_traces(analysed) if t["group"] == "overlay-lsf")
+        assert lsf["yaxis"] == "y" and all(-0.5 <= v <= 63.5 for v in lsf["y"])  # on the spectrogram's own rows
+    finally:
+        _untick_all(analysed)
+    assert _overlay_traces(analysed) == []

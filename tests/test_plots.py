@@ -295,3 +295,58 @@ def test_an_analysis_without_features_is_refused():
                     duration_s=1.0, speech_s=1.0)
     with pytest.raises(ParameterError, match="features"):
         feature_figure(bare, config=CONFIG)
+
+
+@pytest.mark.timeout(120)
+def test_the_static_figure_draws_the_overlays_only_when_asked_for(rng):
+    from deceptio.serving.figure_data import image_evidence
+
+    y = synthetic_speech(6.0, seed=1)
+    n = 1 + y.size // CONFIG.hop_length
+    speech = np.ones(n, dtype=bool)
+    speech[200:300] = False
+    analysis = _analysis(y, speech=speech)
+    frames = np.flatnonzero(speech)
+    maps = {"spec_mfcc": rng.normal(0.0, 1.0, (124, frames.size))}
+    evidence = image_evidence(maps, {"spec_mfcc": {"spectrogram": 64, "mfcc": 60}}, frames=frames, n_frames=n)
+
+    def drawn(figure):
+        axes = [ax for ax in figure.axes if ax.get_gid() != "f0-axis"]
+        main = dict(zip(panels_for("spec_mfcc"), _main_axes_of(axes)))
+        saliency = {key for key, ax in main.items() if any(c.get_gid() == "saliency" for c in ax.collections)}
+        twins = [ax for ax in figure.axes if ax.get_gid() == "f0-axis"]
+        lsf = [line for line in main["spectrogram"].get_lines() if line.get_gid() == "lsf-track"]
+        return main, saliency, twins, lsf
+
+    _, saliency, twins, lsf = drawn(feature_figure(analysis, variant="spec_mfcc", config=CONFIG))
+    assert not saliency and not twins and not lsf
+    figure = feature_figure(analysis, variant="spec_mfcc", config=CONFIG, overlays=["saliency", "f0", "lsf"],
+                            saliency=evidence)
+    main, saliency, (twin,), lsf = drawn(figure)
+    assert saliency == {"spectrogram", "mfcc"}  # the panels spec_mfcc read, and only those
+    for collection in (c for c in main["mfcc"].collections if c.get_gid() == "saliency"):
+        for path in collection.get_paths():
+            x = path.vertices[:, 0]
+            assert not ((x > 2.05) & (x < 2.95)).any()  # nothing over the pause the model did not read
+    assert twin.get_yscale() == "log" and twin.get_ylim() == pytest.approx((CONFIG.f0_min * 0.8, CONFIG.f0_max))
+    f0 = twin.get_lines()[0].get_ydata()
+    assert not np.isfinite(f0[(twin.get_lines()[0].get_xdata() > 2.05) & (twin.get_lines()[0].get_xdata() < 2.95)]).any()
+    assert len(lsf) == 4
+    low, high = main["spectrogram"].get_ylim()
+    assert all(np.nanmax(line.get_ydata()) <= high and np.nanmin(line.get_ydata()) >= low for line in lsf)
+    assert main["spectrogram"].get_title(loc="left").endswith(" + F0 (right scale) + LSF")
+    header = next(text.get_text() for text in figure.texts if text.get_gid() == "header")
+    assert "not the speaker" in header.replace("\n", " ")
+    figure.savefig(io.BytesIO(), format="png")
+
+
+def _main_axes_of(axes):
+    return [ax for ax in axes if ax.get_subplotspec().colspan.start == 0]
+
+
+@pytest.mark.timeout(60)
+def test_the_static_f0_track_draws_a_200hz_tone_at_200hz_on_its_right_axis():
+    figure = feature_figure(_analysis(_tone(200.0)), variant="spec_mfcc", config=CONFIG, overlays=["f0"])
+    (twin,) = [ax for ax in figure.axes if ax.get_gid() == "f0-axis"]
+    assert abs(np.nanmedian(twin.get_lines()[0].get_ydata()) - 200.0) < 4.0
+    assert "200" in [label.get_text() for label in twin.get_yticklabels()]

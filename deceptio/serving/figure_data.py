@@ -9,6 +9,12 @@ variants' input images were built from. Long recordings are block-averaged
 to at most ``max_columns`` display columns; contours are masked (NaN, drawn
 as gaps) where they mean nothing: F0 outside voiced speech, the centroid and
 the LSFs outside speech.
+
+Overlays (:data:`OVERLAYS`) are prepared here too: the saliency of the
+variant's networks on each panel it read (:func:`image_evidence` turns
+:meth:`Detector.saliency`'s maps into each input image's share of the logit
+per frame), and, over the spectrogram, the F0 contour on a right-hand Hz axis
+and the lowest LSF pairs as formant-like tracks on its mel rows.
 """
 
 from __future__ import annotations
@@ -31,14 +37,22 @@ __all__ = [
     "HEIGHTS",
     "NON_SPEECH_LABEL",
     "PANELS",
+    "LSF_TRACK_PAIRS",
+    "OVERLAYS",
+    "OVERLAY_NOTES",
     "QUIET_DB",
+    "SALIENCY_NOTE",
     "FeatureView",
     "Panel",
+    "RightAxis",
     "Ticks",
     "TimelineView",
+    "Track",
     "WindowBar",
+    "check_overlays",
     "feature_view",
     "hz_label",
+    "image_evidence",
     "panels_for",
     "short_title",
     "timeline_view",
@@ -71,6 +85,26 @@ CATEGORIES: dict[str, tuple[str, str]] = {
 QUIET_DB = 40.0
 BAR_HEIGHT = 0.03  # p units: the thickness of a window's bar in the timeline
 _HZ_TICKS = (100, 250, 500, 1000, 2000, 4000, 8000)
+# Overlay key -> what a control offering it says. Each is drawn over the feature panels when asked for.
+OVERLAYS: dict[str, str] = {
+    "saliency": "Where this model's evidence for 'deceptive' came from (red; saliency)",
+    "f0": "F0 (pitch, cyan) over the spectrogram, on a right-hand Hz scale",
+    "lsf": "The lowest LSF pairs (green) over the spectrogram: formant-like tracks",
+}
+SALIENCY_NOTE = ("Red, hanging from the top of each panel the model read: where this model's evidence for "
+                 "'deceptive' came from (the deeper, the more). It explains the model, not the speaker.")
+LSF_TRACK_PAIRS = 4  # LSF pairs drawn over the spectrogram: the lowest ones, where the formants lie
+# What each overlay drawn is, said under a figure's header (the static one's; the page's controls say it beside).
+OVERLAY_NOTES: dict[str, str] = {
+    "saliency": "Red from the top of a panel: where the model's evidence for 'deceptive' came from (it explains the "
+                "model, not the speaker).",
+    "f0": "Cyan: F0 of voiced speech, right-hand Hz scale.",
+    "lsf": f"Green: the lowest {LSF_TRACK_PAIRS} LSF pairs (mean of each), formant-like.",
+}
+EVIDENCE_DEPTH = 0.4  # of a panel's height: how far the strongest evidence hangs down from its top edge
+_EVIDENCE_COLOUR = "#d7263d"
+_F0_TRACK_COLOUR = "#22d3ee"
+_LSF_TRACK_COLOUR = "#a3e635"
 _LINE_HZ_TICKS = (50, 100, 200, 500, 1000, 2000, 4000, 8000)
 
 
@@ -129,6 +163,33 @@ class Ticks:
 
 
 @dataclass(frozen=True)
+class RightAxis:
+    """A second y axis on a panel's right-hand side (the F0 track's over the spectrogram), in Hz."""
+
+    label: str
+    ticks: Ticks
+    y_range: tuple[float, float]  # Hz; log10 of these is the Plotly range of a log axis
+    log_y: bool = True
+
+
+@dataclass(frozen=True)
+class Track:
+    """Contours drawn over an image panel: F0 on the panel's :class:`RightAxis`, or LSF pairs on its own rows.
+
+    ``lines`` are in the data units of the axis they are drawn on (Hz on the
+    right-hand axis, mel-band rows on the spectrogram's own); ``hz`` are the
+    same lines in Hz, for a hover. NaN where masked.
+    """
+
+    key: str  # an OVERLAYS key
+    name: str
+    lines: tuple[np.ndarray, ...]  # each [shape=(columns,)]
+    hz: tuple[np.ndarray, ...]
+    colour: str
+    right: bool  # drawn on the panel's right-hand axis
+
+
+@dataclass(frozen=True)
 class Panel:
     """One feature panel: an image (rows × display columns) or contour lines over the display columns.
 
@@ -154,6 +215,14 @@ class Panel:
     lines: tuple[np.ndarray, ...] = ()  # each [shape=(columns,)], Hz
     line_colour: str = ""
     voiced: np.ndarray | None = None  # F0 only: columns that are mostly voiced speech
+    # Saliency overlay: per display column, the evidence for "deceptive" as a fraction of the strongest in the
+    # figure ([0, 1], NaN where the model read no frame); the outline it is drawn as, in this panel's data units
+    # (x and y, closed shapes separated by NaN), hanging from the top edge.
+    evidence: np.ndarray | None = None
+    evidence_outline: tuple[np.ndarray, np.ndarray] | None = None
+    evidence_colour: str = _EVIDENCE_COLOUR
+    tracks: tuple[Track, ...] = ()  # contours drawn over the image
+    right_axis: RightAxis | None = None  # the right-hand axis a track is drawn on
 
 
 @dataclass(frozen=True)
@@ -170,6 +239,9 @@ class FeatureView:
     duration_s: float
     speech_fraction: float  # of the frames
     f0_median: float | None  # Hz, over voiced speech after octave correction
+    overlays: tuple[str, ...] = ()  # OVERLAYS keys drawn, in OVERLAYS order
+    notes: tuple[str, ...] = ()  # what each overlay drawn is (OVERLAY_NOTES)
+    evidence_scale: float | None = None  # logit units per frame at the full depth of the saliency overlay
 
 
 @dataclass(frozen=True)
@@ -359,12 +431,171 @@ def _centroid(features, grid: _Grid, speech: np.ndarray, config: FeatureConfig) 
             **_hz_axis(low, high)}
 
 
+def check_overlays(overlays) -> tuple[str, ...]:
+    """Overlay names (of :data:`OVERLAYS`; ``None`` for none), checked, in :data:`OVERLAYS` order."""
+    if overlays is None:
+        return ()
+    if isinstance(overlays, str):
+        overlays = (overlays,)
+    unknown = [name for name in overlays if name not in OVERLAYS]
+    if unknown:
+        raise ParameterError(f"unknown overlay {unknown[0]!r}; known: {', '.join(OVERLAYS)}")
+    return tuple(name for name in OVERLAYS if name in overlays)
+
+
+def image_evidence(
+    maps: dict[str, np.ndarray],
+    layouts: dict[str, dict[str, int]],
+    *,
+    frames: np.ndarray,
+    n_frames: int,
+    scales: dict[str, float] | None = None,
+) -> dict[str, np.ndarray]:
+    """Each input image's share of the model's logit, per frame of the recording, from class activation maps.
+
+    A map's mean over its rows and a window's frames is that window's logit
+    (less the bias); the rows of one image, summed and divided by all the
+    stacked rows, are that image's part of it. For an ensemble, an image's
+    evidence is the mean over the members, a member that does not read the
+    image adding nothing, each member's in calibrated units (divided by its
+    temperature, as its p is formed), the scale on which the members are
+    averaged.
+
+    Parameters
+    ----------
+    maps : dict of str to np.ndarray [shape=(rows, len(frames))]
+        :meth:`Detector.saliency`'s maps, one per model variant.
+    layouts : dict of str to dict of str to int
+        Per variant, its images and their rows, top to bottom (``ModelInput.rows()``).
+    frames : np.ndarray [shape=(len(frames),)], int
+        The recording frame of each map column (``Analysis.frames``).
+    n_frames : int
+        Frames of the recording.
+    scales : dict of str to float, optional
+        Per variant, what its logit is divided by (its calibration temperature); 1 by default.
+
+    Returns
+    -------
+    dict of str to np.ndarray [shape=(n_frames,)], float64
+        Per image, logit units per frame; NaN on the frames the models did not read.
+
+    Raises
+    ------
+    ParameterError
+        If a map's shape does not match its layout or the frames.
+    """
+    frames = np.asarray(frames, dtype=np.int64)
+    if frames.size and (frames.min() < 0 or frames.max() >= n_frames):
+        raise ParameterError(f"frames run from {frames.min()} to {frames.max()}, outside a recording of {n_frames}")
+    scales = scales or {}
+    totals: dict[str, np.ndarray] = {}
+    for variant, cam in maps.items():
+        if variant not in layouts:
+            raise ParameterError(f"no layout for variant {variant!r}; layouts for: {', '.join(layouts) or 'none'}")
+        rows = layouts[variant]
+        cam = np.asarray(cam, dtype=np.float64)
+        if cam.shape != (sum(rows.values()), frames.size):
+            raise ParameterError(f"{variant}'s map has shape {cam.shape}, expected ({sum(rows.values())}, "
+                                 f"{frames.size}) for its layout {dict(rows)} over {frames.size} frames")
+        scale = float(scales.get(variant, 1.0)) * cam.shape[0]
+        top = 0
+        for image, n in rows.items():
+            share = cam[top:top + n].sum(axis=0) / scale
+            totals[image] = totals.get(image, 0.0) + share
+            top += n
+    evidence = {}
+    for image, total in totals.items():
+        full = np.full(n_frames, np.nan)
+        full[frames] = total / max(len(maps), 1)
+        evidence[image] = full
+    return evidence
+
+
+def _depth(panel_range: tuple[float, float], log_y: bool, fraction: np.ndarray) -> np.ndarray:
+    """The y (data units) ``fraction`` of :data:`EVIDENCE_DEPTH` below a panel's top edge."""
+    low, high = panel_range
+    if log_y:
+        low, high = np.log10(low), np.log10(high)
+    y = high - fraction * EVIDENCE_DEPTH * (high - low)
+    return 10.0 ** y if log_y else y
+
+
+def _evidence_outline(grid: _Grid, fraction: np.ndarray, y_range: tuple[float, float],
+                      log_y: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Closed shapes from the panel's top edge down to the evidence, one per run of read columns, NaN between."""
+    padded = np.concatenate([[False], np.isfinite(fraction), [False]])
+    changes = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    half, top = grid.column_s / 2, y_range[1]
+    xs, ys = [], []
+    for a, b in zip(changes[::2], changes[1::2]):
+        times, low = grid.times[a:b], _depth(y_range, log_y, fraction[a:b])
+        left, right = max(times[0] - half, grid.edges[0]), min(times[-1] + half, grid.edges[1])
+        xs += [[left], times, [right, right, left, left, np.nan]]
+        ys += [[low[0]], low, [low[-1], top, top, low[0], np.nan]]
+    if not xs:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _saliency(panels: list[dict], keys: tuple[str, ...], grid: _Grid, evidence: dict[str, np.ndarray],
+              reads: set[str]) -> float:
+    """Add each read panel's evidence and outline (in place); returns the evidence at the full depth."""
+    shown = {}
+    for key in keys:
+        image = PANELS[key][1]
+        if image in reads and image in evidence:
+            values = np.asarray(evidence[image], dtype=np.float64)
+            shown[key] = _masked(grid, values, np.isfinite(values))
+    peaks = [float(np.nanmax(v)) for v in shown.values() if np.isfinite(v).any()]
+    scale = max(peaks + [0.0])
+    for key, part in zip(keys, panels):
+        if key not in shown:
+            continue
+        # Only evidence for "deceptive" is drawn (what lowered p is left blank); all panels on one scale.
+        fraction = np.clip(shown[key], 0.0, None) / scale if scale > 0 else np.where(np.isfinite(shown[key]), 0.0, np.nan)
+        part["evidence"] = fraction
+        part["evidence_outline"] = _evidence_outline(grid, fraction, part["y_range"], part.get("log_y", False))
+    return scale
+
+
+def _spectrogram_tracks(features, grid: _Grid, audible: np.ndarray, f0_line: np.ndarray, config: FeatureConfig,
+                        overlays: tuple[str, ...]) -> dict:
+    """The F0 track (right-hand Hz axis) and the lowest LSF pairs (on the mel rows) for the spectrogram panel."""
+    part: dict = {"tracks": ()}
+    if "f0" in overlays:
+        axis = _hz_axis(config.f0_min * 0.8, config.f0_max)
+        part["right_axis"] = RightAxis(label="F0 (Hz)", ticks=axis["y_ticks"], y_range=axis["y_range"])
+        part["tracks"] += (Track(key="f0", name="F0 (voiced speech)", lines=(f0_line,), hz=(f0_line,),
+                                 colour=_F0_TRACK_COLOUR, right=True),)
+    if "lsf" in overlays:
+        hz = features["lsf"].astype(np.float64) * (config.sample_rate / (2 * np.pi))
+        pairs = min(LSF_TRACK_PAIRS, hz.shape[0] // 2)
+        means = (hz[0:2 * pairs:2] + hz[1:2 * pairs:2]) / 2  # [shape=(pairs, frames)]
+        shown = _masked(grid, means, audible)
+        centres = _mel_centres(config)
+        rows = np.arange(centres.size, dtype=np.float64)
+        # The ticks' own interpolation, so a track at 1 kHz sits on the "1k" tick; none outside the mel bands.
+        inside = np.isfinite(shown) & (shown >= centres[0]) & (shown <= centres[-1])
+        on_rows = np.where(inside, np.interp(np.where(inside, shown, centres[0]), centres, rows), np.nan)
+        hz_shown = np.where(inside, shown, np.nan)
+        part["tracks"] += (Track(key="lsf", name=f"LSF pairs 1–{pairs} (mean of each)", lines=tuple(on_rows),
+                                 hz=tuple(hz_shown), colour=_LSF_TRACK_COLOUR, right=False),)
+    return part
+
+
+def _with_tracks(tracks: tuple[Track, ...]) -> str:
+    # Short: the title must fit a phone's width. The right-hand axis's labels say "Hz".
+    return "".join(f" + {'F0 (right scale)' if track.right else 'LSF'}" for track in tracks)
+
+
 def feature_view(
     analysis,
     *,
     variant: str | None = None,
     config: FeatureConfig = FeatureConfig(),
     max_columns: int = 1600,
+    overlays=(),
+    saliency: dict[str, np.ndarray] | None = None,
 ) -> FeatureView:
     """The feature panels of one analysis, ready to draw.
 
@@ -380,12 +611,25 @@ def feature_view(
         rate, mel range): ``Detector.feature_config``.
     max_columns : int >= 10
         Display columns at most; longer recordings are block-averaged.
+    overlays : iterable of str
+        Of :data:`OVERLAYS`: ``"saliency"`` (on every panel the variant read,
+        where its evidence for "deceptive" came from), ``"f0"`` (the F0
+        contour over the spectrogram, on a right-hand Hz axis), ``"lsf"``
+        (the lowest :data:`LSF_TRACK_PAIRS` LSF pairs over the spectrogram).
+    saliency : dict of str to np.ndarray [shape=(frames,)], optional
+        Per input image, its evidence per frame of the recording
+        (:func:`image_evidence`); needed for the saliency overlay.
 
     Raises
     ------
     ParameterError
-        If the analysis holds no features, or ``max_columns`` is out of range.
+        If the analysis holds no features, ``max_columns`` is out of range, an
+        overlay is unknown, or the saliency overlay is asked for without maps.
     """
+    overlays = check_overlays(overlays)
+    if "saliency" in overlays and saliency is None:
+        raise ParameterError("the saliency overlay needs the evidence per image: "
+                             "image_evidence(Detector.saliency(analysis), ...)")
     variant = variant or analysis.variant
     # What the loaded models read, from their cards; the registry's for an analysis made elsewhere.
     reads = set(analysis.images) if getattr(analysis, "images", None) else _reads(variant)
@@ -404,24 +648,32 @@ def feature_view(
         "centroid": lambda: _centroid(features, grid, audible, config),
         "contrast": lambda: _contrast(features, grid, config),
     }
-    panels = []
+    prepared = []
     for key in keys:
         part = parts[key]()
         if "image" in part:
             rows = part["rows"]
             part["y_range"] = (float(rows[0]) - 0.5, float(rows[-1]) + 0.5)
-        panels.append(Panel(key=key, title=PANELS[key][0], read=PANELS[key][1] in reads, **part))
+        if key == "spectrogram":
+            part.update(_spectrogram_tracks(features, grid, audible, f0["lines"][0], config, overlays))
+        prepared.append(part)
+    scale = _saliency(prepared, keys, grid, saliency, reads) if "saliency" in overlays else None
+    panels = [Panel(key=key, title=PANELS[key][0] + _with_tracks(part.get("tracks", ())),
+                    read=PANELS[key][1] in reads, **part) for key, part in zip(keys, prepared)]
     read = [short_title(p.key) for p in panels if p.read]
     unread = [short_title(p.key) for p in panels if not p.read]
     header = f"Read by {variant}: {', '.join(read) or 'none of these'}."
     if unread:
         header += f" Shown for reference, not read: {', '.join(unread)}."
+    notes = tuple(OVERLAY_NOTES[name] + (" Ensemble: its members' evidence, averaged."
+                                         if name == "saliency" and get_variant(variant).members else "")
+                  for name in overlays)
     return FeatureView(
         variant=variant, panels=tuple(panels), times=grid.times, edges=grid.edges,
         non_speech=grid.spans(~_mostly(grid, speech)), header=header,
         x_label="time (s) — grey: not speech, not read by the model",
         duration_s=float(features["f0"].shape[-1] * hop_s), speech_fraction=float(speech.mean()) if speech.size else 0.0,
-        f0_median=f0_median,
+        f0_median=f0_median, overlays=overlays, notes=notes, evidence_scale=scale,
     )
 
 

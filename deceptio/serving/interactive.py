@@ -5,7 +5,9 @@ shared with the static matplotlib figures (:mod:`deceptio.serving.plots`);
 this module only draws it. Every panel of a figure shares one time axis in
 seconds (zooming one zooms all); the y axes are fixed, so a drag zooms in
 time only. Heatmaps are block-averaged to at most ``max_columns`` columns
-and sent as float32, so a 15-minute recording stays light.
+and sent as float32, so a 15-minute recording stays light. Overlays (the
+saliency of the variant's networks, the F0 and LSF tracks over the
+spectrogram) are extra traces, present only when asked for.
 
 :data:`PAGE_HEAD` (for Gradio 6's ``launch(head=...)``) draws the playhead over both
 plots while the recording plays, seeks the player when a plot is clicked, and
@@ -30,6 +32,7 @@ from deceptio.serving.figure_data import (
     FeatureView,
     Panel,
     TimelineView,
+    Track,
     feature_view,
     short_title,
     timeline_view,
@@ -46,6 +49,7 @@ _LABEL_PX = 30  # px above the header that Gradio's block label covers
 # for the contrast bands' labels on the left and a colour bar on the right, so Plotly never widens them.
 _MARGIN = {"l": 82, "r": 92}
 _SHADE = "rgba(120, 120, 120, 0.32)"
+_EVIDENCE_FILL = "rgba(230, 30, 50, 0.5)"
 _NUMBERS = ("No", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
 
 
@@ -108,6 +112,51 @@ def _panel_traces(figure: go.Figure, row: int, panel: Panel, view: FeatureView, 
         ), row=row, col=1)
     _shade(figure, view.non_speech, panel.y_range, row, legend=False)
     _y_axis(figure, row, panel)
+    _overlay_traces(figure, row, panel, view.times)
+
+
+def _overlay_traces(figure: go.Figure, row: int, panel: Panel, times: np.ndarray) -> None:
+    """The saliency outline and the tracks of one panel, over its data; the right-hand axis a track needs."""
+    if panel.evidence_outline is not None:
+        x, y = panel.evidence_outline
+        figure.add_trace(go.Scatter(
+            x=_as32(x), y=_as32(y), fill="toself", fillcolor=_EVIDENCE_FILL, mode="lines",
+            line={"color": panel.evidence_colour, "width": 1}, hoverinfo="skip", name="evidence for 'deceptive'",
+            legendgroup="overlay-saliency", showlegend=False,
+        ), row=row, col=1)
+    for track in panel.tracks:
+        _track_trace(figure, row, panel, track, times)
+
+
+def _track_trace(figure: go.Figure, row: int, panel: Panel, track: Track, times: np.ndarray) -> None:
+    gap = np.array([np.nan])
+    x = np.concatenate([np.concatenate([times, gap]) for _ in track.lines])
+    y = np.concatenate([np.concatenate([line, gap]) for line in track.lines])
+    hz = np.concatenate([np.concatenate([line, gap]) for line in track.hz])
+    trace = go.Scatter(
+        x=_as32(x), y=_as32(y), customdata=_as32(hz), mode="lines+markers" if track.right else "markers",
+        line={"color": track.colour, "width": 2}, marker={"size": 3 if track.right else 2, "color": track.colour},
+        connectgaps=False, name=track.name, legendgroup=f"overlay-{track.key}", showlegend=False,
+        hovertemplate="%{x:.2f} s<br>%{customdata:.0f} Hz<extra>" + track.name + "</extra>",
+    )
+    if not track.right:
+        figure.add_trace(trace, row=row, col=1)
+        return
+    # A right-hand axis over the panel's own, numbered after every subplot's so theirs stay y, y2, ...
+    suffix = "" if row == 1 else str(row)
+    number = 1 + sum(1 for key in figure.layout.to_plotly_json() if key.startswith("yaxis"))
+    axis = panel.right_axis
+    low, high = axis.y_range
+    figure.layout[f"yaxis{number}"] = {
+        "overlaying": f"y{suffix}", "anchor": f"x{suffix}", "side": "right", "type": "log" if axis.log_y else "linear",
+        "range": [np.log10(low), np.log10(high)] if axis.log_y else [low, high], "fixedrange": True,
+        "tickvals": list(axis.ticks.values), "ticktext": [f"{label} Hz" for label in axis.ticks.labels],
+        # Inside the plot: outside, the labels would run into the spectrogram's colour bar.
+        "ticklabelposition": "inside", "ticks": "", "showgrid": False, "zeroline": False, "showline": False,
+        "tickfont": {"size": _FONT - 1, "color": track.colour, "shadow": "0 0 3px #000, 0 0 2px #000"},
+    }
+    trace.update(xaxis=f"x{suffix}", yaxis=f"y{number}")
+    figure.add_trace(trace)
 
 
 def _title(figure: go.Figure, text: str, top: float, *, colour: str = "black") -> None:
@@ -128,13 +177,18 @@ def _layout(figure: go.Figure, *, rows: int, height: int, top: int, bottom: int,
 
 
 def feature_plot(analysis, *, variant: str | None = None, config: FeatureConfig = FeatureConfig(),
-                 max_columns: int = MAX_COLUMNS) -> go.Figure:
+                 max_columns: int = MAX_COLUMNS, overlays=(), saliency: dict[str, np.ndarray] | None = None) -> go.Figure:
     """The feature panels of one analysis as an interactive Plotly figure, on one shared time axis in seconds.
 
     The parameters are :func:`~deceptio.serving.figure_data.feature_view`'s
     (here at most :data:`MAX_COLUMNS` columns by default). The header says
     once which panels ``variant`` reads; the others are titled "(not read)"
-    in grey.
+    in grey. ``overlays`` add traces (what they are is said by the page's
+    controls, not in the header, which stays short enough for a phone): the saliency outline on each panel the
+    variant read (legend group ``overlay-saliency``), the F0 track on a
+    right-hand Hz axis over the spectrogram (``overlay-f0``, its axis numbered
+    after every panel's) and the LSF pairs on the spectrogram's rows
+    (``overlay-lsf``).
 
     Returns
     -------
@@ -143,7 +197,8 @@ def feature_plot(analysis, *, variant: str | None = None, config: FeatureConfig 
         (a heatmap with a labelled colour bar, or contour lines with gaps where
         masked), non-speech spans shaded, ``layout.meta["description"]`` set.
     """
-    view = feature_view(analysis, variant=variant, config=config, max_columns=max_columns)
+    view = feature_view(analysis, variant=variant, config=config, max_columns=max_columns, overlays=overlays,
+                        saliency=saliency)
     heights = [HEIGHTS[panel.key] * _PANEL_PX for panel in view.panels]
     header = _wrap(view.header)
     top, bottom = _LABEL_PX + 26 + 16 * header.count("<br>") + _GAP_PX, 52
@@ -248,6 +303,10 @@ def _describe_features(view: FeatureView) -> str:
             f"{100 * (1 - view.speech_fraction):.0f} % of the recording is not speech and is shaded")
     if view.f0_median is not None:
         text += f"; the voiced speech has a median F0 of {view.f0_median:.0f} Hz"
+    if view.overlays:
+        drawn = {"saliency": "where the model's evidence for 'deceptive' came from (red)",
+                 "f0": "the F0 contour over the spectrogram", "lsf": "LSF pairs over the spectrogram"}
+        text += "; drawn over them: " + ", ".join(drawn[name] for name in view.overlays)
     return text + "."
 
 

@@ -23,6 +23,7 @@ from deceptio.modeling.variants import get_variant
 from deceptio.serving import interactive, plots
 from deceptio.serving.compare import FEATURE_LABELS, Comparison, compare_analyses, within_speaker_line
 from deceptio.serving.detector import Analysis, Detector, PreparedFeatures
+from deceptio.serving.figure_data import check_overlays, image_evidence
 from deceptio.serving.wording import (
     CAVEAT,
     card_summary,
@@ -41,7 +42,9 @@ __all__ = [
     "card_summary",
     "compare_for_page",
     "comparison_markdown",
+    "features_for_page",
     "limits_summary",
+    "saliency_evidence",
     "variant_choices",
     "variant_description",
     "verdict_summary",
@@ -80,18 +83,35 @@ def variant_choices(detector: Detector) -> list[tuple[str, str]]:
     return [(f"{get_variant(name).title} ({name})", name) for name in detector.variants]
 
 
+@dataclass
+class _Shown:
+    """The analysis of a recording the page last drew, and its saliency once asked for (filled in then)."""
+
+    variant: str
+    analysis: Analysis
+    evidence: dict[str, np.ndarray] | None = None  # per input image, per frame: see image_evidence
+
+    @property
+    def nbytes(self) -> int:  # the features are the cached recording's own arrays, not counted again
+        arrays = list(self.analysis.images.values()) + list((self.evidence or {}).values())
+        return int(sum(array.nbytes for array in arrays))
+
+
 class RecordingCache:
     """The last few recordings' audio and features, so that another variant of one recording only rescores.
 
     Keyed by the visitor's session and the uploaded file (path, size,
     modification time), so one visitor never reuses another's; bounded by
     entries and bytes (the oldest go first), so many visitors cannot grow it.
-    Only files are cached: bytes and arrays are analysed afresh.
+    Only files are cached: bytes and arrays are analysed afresh. With each
+    recording, the analysis last drawn of it is kept (one variant's), so that
+    redrawing its figure with other overlays neither rescores nor recomputes.
     """
 
     def __init__(self, *, max_entries: int = 8, max_bytes: int = 512 * 2**20) -> None:
         self.max_entries, self.max_bytes = max_entries, max_bytes
         self._items: OrderedDict[tuple, PreparedFeatures] = OrderedDict()
+        self._shown: dict[tuple, _Shown] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -117,15 +137,89 @@ class RecordingCache:
         with self._lock:
             self._items[key] = prepared
             self._items.move_to_end(key)
-            while len(self._items) > self.max_entries or sum(p.nbytes for p in self._items.values()) > self.max_bytes:
-                self._items.popitem(last=False)
+            self._shown.pop(key, None)  # drawn from the features this replaces
+            self._evict()
+
+    def _evict(self) -> None:
+        while len(self._items) > self.max_entries or self._nbytes() > self.max_bytes:
+            gone, _ = self._items.popitem(last=False)
+            self._shown.pop(gone, None)
+
+    def _nbytes(self) -> int:
+        return sum(p.nbytes for p in self._items.values()) + sum(s.nbytes for s in self._shown.values())
+
+    def shown(self, key: tuple | None, variant: str) -> _Shown | None:
+        """The analysis by ``variant`` last drawn of the recording under ``key``, if it is still kept."""
+        with self._lock:
+            shown = self._shown.get(key)
+            return shown if shown is not None and shown.variant == variant else None
+
+    def forget_shown(self, session: str) -> None:
+        """Let go of what ``session``'s page drew (its recording changed); the features stay."""
+        with self._lock:
+            for key in [key for key in self._shown if key[0] == session]:
+                del self._shown[key]
+
+    def keep_shown(self, key: tuple | None, shown: _Shown) -> None:
+        """Keep ``shown`` with its recording (replacing the one drawn before), within the bounds."""
+        with self._lock:
+            if key not in self._items or self._items[key].nbytes + shown.nbytes > self.max_bytes:
+                self._shown.pop(key, None)
+                return
+            self._shown[key] = shown
+            self._items.move_to_end(key)
+            self._evict()
 
     def __len__(self) -> int:
         return len(self._items)
 
 
+def saliency_evidence(detector: Detector, analysis: Analysis) -> dict[str, np.ndarray]:
+    """Per input image, its share of ``analysis``'s logit per frame of the recording, from :meth:`Detector.saliency`.
+
+    Forward passes only (the class activation maps of the ONNX graphs); for
+    the ensemble, its members' evidence averaged per image
+    (:func:`~deceptio.serving.figure_data.image_evidence`).
+    """
+    maps = detector.saliency(analysis)
+    return image_evidence(maps, {name: detector.model_input(name).rows() for name in maps}, frames=analysis.frames,
+                          n_frames=analysis.speech.size,
+                          scales={name: detector.calibration(name).temperature for name in maps})
+
+
+def _feature_figure(detector: Detector, shown: _Shown, overlays: tuple[str, ...], report: Progress) -> Figure:
+    if "saliency" in overlays and shown.evidence is None:
+        report(0.6, "finding where the model's evidence came from")
+        shown.evidence = saliency_evidence(detector, shown.analysis)
+    report(0.7, "drawing the features")
+    return interactive.feature_plot(shown.analysis, variant=shown.variant, config=detector.feature_config,
+                                    overlays=overlays, saliency=shown.evidence if "saliency" in overlays else None)
+
+
+def features_for_page(detector: Detector, source, variant: str, *, overlays=(), cache: RecordingCache,
+                      session: str = "") -> Figure | None:
+    """The feature figure of the analysis the page shows, redrawn with ``overlays``, from ``cache``.
+
+    Nothing is rescored or recomputed: the analysis is the one
+    :func:`analyze_for_page` last drew of this ``session``'s ``source`` by
+    ``variant`` (its saliency is computed on first use, then kept). ``None``
+    when there is none (no result on the page, or it was let go).
+
+    Raises
+    ------
+    ParameterError
+        For an unknown overlay.
+    """
+    overlays = check_overlays(overlays)
+    shown = cache.shown(RecordingCache.key(session, source), variant)
+    if shown is None:
+        return None
+    return _feature_figure(detector, shown, overlays, lambda fraction, description: None)
+
+
 def analyze_for_page(detector: Detector, source, variant: str, *, progress: Progress | None = None,
-                     name: str | None = None, cache: RecordingCache | None = None, session: str = "") -> PageResult:
+                     name: str | None = None, cache: RecordingCache | None = None, session: str = "",
+                     overlays=()) -> PageResult:
     """Analyse ``source`` with ``variant`` and build everything the page shows.
 
     Parameters
@@ -140,7 +234,11 @@ def analyze_for_page(detector: Detector, source, variant: str, *, progress: Prog
         Told where the work is.
     cache : RecordingCache, optional
         Where this ``session``'s recording and features are kept: the same
-        file analysed again (another variant) is rescored, not recomputed.
+        file analysed again (another variant) is rescored, not recomputed;
+        by the same variant, its analysis is reused.
+    overlays : iterable of str
+        Drawn over the feature panels (of :data:`~deceptio.serving.figure_data.OVERLAYS`):
+        the saliency of the variant's networks, the F0 and LSF tracks over the spectrogram.
 
     Raises
     ------
@@ -149,20 +247,26 @@ def analyze_for_page(detector: Detector, source, variant: str, *, progress: Prog
         too long audio; an unknown variant). The message is written for them.
     """
     report = progress or (lambda fraction, description: None)
+    overlays = check_overlays(overlays)
     key = RecordingCache.key(session, source) if cache is not None else None
     prepared = cache.get(key) if cache is not None else None
+    shown = cache.shown(key, variant) if prepared is not None else None
     if prepared is None:
         report(0.05, "reading the recording and computing features")
         prepared = detector.prepare_features(detector.prepare(source, name=name), variant=variant)
         if cache is not None:
             cache.put(key, prepared)
-    report(0.5, "scoring every window")
-    analysis = detector.analyze_recording(prepared.recording, variant=variant,
-                                          band=detector.calibration(variant).inconclusive_band, prepared=prepared)
-    report(0.7, "drawing the features")
+    if shown is None:
+        report(0.5, "scoring every window")
+        analysis = detector.analyze_recording(prepared.recording, variant=variant,
+                                              band=detector.calibration(variant).inconclusive_band, prepared=prepared)
+        shown = _Shown(variant, analysis)
+        if cache is not None:
+            cache.keep_shown(key, shown)
+    analysis = shown.analysis
     config = detector.feature_config
     panels = plots.panels_for(variant, analysis.images)
-    features = interactive.feature_plot(analysis, variant=variant, config=config)
+    features = _feature_figure(detector, shown, overlays, report)
     report(0.9, "drawing the timeline")
     timeline = interactive.timeline_plot(analysis, config=config, window=detector.model_input(variant).window)
     profile = voice_profile(analysis.features, analysis.speech, config=config)

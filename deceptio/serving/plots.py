@@ -9,7 +9,12 @@ shared with the page's interactive Plotly figures
 
 from __future__ import annotations
 
+import textwrap
+
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -25,6 +30,7 @@ from deceptio.serving.figure_data import (
     PANELS,
     Panel,
     Ticks,
+    Track,
     feature_view,
     panels_for,
     timeline_view,
@@ -98,13 +104,51 @@ def _draw_panel(ax, cax, panel: Panel, view) -> None:
     _shade(ax, view.non_speech)
 
 
+def _segments(x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    """The closed shapes of an outline whose shapes are separated by NaN."""
+    cuts = np.flatnonzero(np.isnan(x))
+    points = np.column_stack([x, y])
+    parts = (part[np.isfinite(part[:, 0])] for part in np.split(points, cuts))
+    return [part for part in parts if len(part) >= 3]
+
+
+def _draw_overlays(ax, panel: Panel, view) -> None:
+    """The saliency outline hanging from the panel's top edge, and the tracks over the spectrogram."""
+    if panel.evidence_outline is not None:
+        ax.add_collection(PolyCollection(_segments(*panel.evidence_outline), facecolor=(*to_rgb(panel.evidence_colour), 0.5),
+                                         edgecolor=panel.evidence_colour, linewidth=0.8, gid="saliency"))
+    for track in panel.tracks:
+        _draw_track(ax, panel, track, view)
+
+
+def _draw_track(ax, panel: Panel, track: Track, view) -> None:
+    target = ax
+    if track.right:
+        axis = panel.right_axis
+        target = ax.twinx()
+        target.set_gid(f"{track.key}-axis")
+        target.set_yscale("log" if axis.log_y else "linear")
+        target.set_ylim(axis.y_range)
+        _y_ticks(target, axis.ticks)
+        # Labels inside the plot: outside, they would run into the colour bar.
+        target.tick_params(axis="y", direction="in", pad=-4, labelsize=7, labelcolor=track.colour, length=0)
+        for label in target.get_yticklabels():
+            label.set_horizontalalignment("right")
+    for line in track.lines:
+        style = {"linewidth": 1.2, "marker": ".", "markersize": 1.5} if track.right else {"linestyle": "none",
+                                                                                       "marker": ".", "markersize": 1.2}
+        target.plot(view.times, line, color=track.colour, gid=f"{track.key}-track", **style)
+
+
 def feature_figure(analysis, *, variant: str | None = None, config: FeatureConfig = FeatureConfig(),
-                   max_columns: int = 1600) -> Figure:
+                   max_columns: int = 1600, overlays=(), saliency=None) -> Figure:
     """The feature panels of one analysis, stacked on a shared time axis in seconds.
 
     The parameters are :func:`~deceptio.serving.figure_data.feature_view`'s.
     A header line says once which panels ``variant`` reads; the others are
-    titled "(not read)".
+    titled "(not read)". ``overlays`` draw the saliency (``gid="saliency"``),
+    the F0 track on a right-hand Hz axis over the spectrogram (a twin axes,
+    ``gid="f0-axis"``) and the LSF pairs on its rows (``gid="lsf-track"``).
 
     Returns
     -------
@@ -113,11 +157,15 @@ def feature_figure(analysis, *, variant: str | None = None, config: FeatureConfi
         bars, frequency axes are in Hz, non-speech spans are shaded grey and
         the contours have gaps there (F0: outside voiced speech).
     """
-    view = feature_view(analysis, variant=variant, config=config, max_columns=max_columns)
-    figure, axes, caxes = _layout(len(view.panels), [HEIGHTS[panel.key] for panel in view.panels])
-    _header(figure, view.header)
+    view = feature_view(analysis, variant=variant, config=config, max_columns=max_columns, overlays=overlays,
+                        saliency=saliency)
+    header = textwrap.fill(" ".join((view.header,) + view.notes), 150)
+    figure, axes, caxes = _layout(len(view.panels), [HEIGHTS[panel.key] for panel in view.panels],
+                                  top_in=0.6 + 0.15 * (header.count("\n") + 1))
+    _header(figure, header)
     for panel, ax, cax in zip(view.panels, axes, caxes):
         _draw_panel(ax, cax, panel, view)
+        _draw_overlays(ax, panel, view)
     for ax in axes[:-1]:
         ax.tick_params(labelbottom=False)
     axes[-1].set_xlim(view.edges)
