@@ -195,7 +195,20 @@ def test_upload_analyze_see_features_and_timeline_then_switch_variant(server, ca
         switch = time.perf_counter() - started
         assert "Spectral contrast" not in page.locator("#panels").inner_text()
         assert _figure_state(page, "features") != features_before
+        from conftest import WEIGHTS
+        from deceptio.serving.detector import Detector
+
+        detector = Detector(WEIGHTS)
+        detector.analyze(LONG_STORY, variant="ensemble")  # warm, as the server's detector is
+        plain = []
+        for _ in range(3):
+            begun = time.perf_counter()
+            detector.analyze(LONG_STORY, variant="ensemble")
+            plain.append(time.perf_counter() - begun)
+        plain_s = sorted(plain)[1]
         with capsys.disabled():
+            print(f"\n[browser] page overhead: click to verdict {elapsed:.1f} s against a plain Detector.analyze of the "
+                  f"same file {plain_s:.2f} s (median of 3) = {elapsed / plain_s:.1f} x")
             print(f"\n[browser] click to verdict on the {sf.info(LONG_STORY).duration:.0f} s synthetic story "
                   f"(ensemble): {elapsed:.1f} s, with both figures drawn {first:.1f} s; variant switch to lsf_lpc, "
                   f"figures drawn: {switch:.1f} s = {switch / first:.2f} x the first analysis (features kept, rescored only)")
