@@ -65,7 +65,9 @@ def _analyze(args: argparse.Namespace) -> int:
             print(json.dumps({"file": str(path), **analysis.to_dict()} if len(args.files) > 1 else analysis.to_dict()))
             continue
         card = detector.card(args.variant)
-        print(f"{path}: {analysis.verdict.upper()}  p(deceptive) = {analysis.p_deceptive:.2f}  "
+        from deceptio.serving.wording import headline
+
+        print(f"{path}: {headline(analysis, card)}  p(deceptive) = {analysis.p_deceptive:.2f}  "
               f"(inconclusive within 0.5 ± {analysis.band:.2f}; variant {analysis.variant})")
         cv = card.get("cv", {})
         if "auc" in cv:
@@ -77,6 +79,30 @@ def _analyze(args: argparse.Namespace) -> int:
             bar = "#" * int(round(window.p_deceptive * 20))
             print(f"  {window.start:7.1f}–{window.end:7.1f} s  p = {window.p_deceptive:.2f}  {bar}")
     return status
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from deceptio.audio import AudioConfig
+    from deceptio.modeling.variants import get_variant
+    from deceptio.serving.compare import FEATURE_LABELS, within_speaker_line
+    from deceptio.serving.detector import Detector
+
+    get_variant(args.variant)  # an unknown name fails before any audio is read
+    detector = Detector(args.weights, variants=None if args.variant == "ensemble" else (args.variant,),
+                        audio_config=AudioConfig(max_duration_s=args.max_minutes * 60))
+    comparison = detector.compare(args.baseline, args.statement, variant=args.variant)
+    if args.json:
+        print(comparison.to_json())
+        return 0
+    print(f"baseline  {args.baseline}: p(deceptive) = {comparison.baseline.p_deceptive:.2f}")
+    print(f"statement {args.statement}: p(deceptive) = {comparison.statement.p_deceptive:.2f}  "
+          f"(difference {comparison.delta_p:+.2f}, variant {args.variant})")
+    for name, row in comparison.feature_deltas().items():
+        label, unit = FEATURE_LABELS[name]
+        cells = ["—" if row[key] is None else f"{row[key]:.2f}" for key in ("baseline", "statement", "delta")]
+        print(f"  {label + (f' ({unit})' if unit else ''):45s} {cells[0]:>9s} {cells[1]:>9s} {cells[2]:>9s}")
+    print(within_speaker_line(comparison))
+    return 0
 
 
 def _configs(overrides: list[str]):

@@ -62,3 +62,21 @@ def test_a_card_without_a_within_speaker_figure_says_so(detector):
     comparison = detector.compare(MALE, MALE, variant="prosody")
     bare = type(comparison)(**{**comparison.__dict__, "within_speaker": {}})
     assert "no within-speaker figure" in within_speaker_line(bare)
+
+
+@pytest.mark.timeout(300)
+def test_deceptio_compare_json_is_detector_compare(detector):
+    import subprocess
+    import sys
+
+    run = lambda *extra: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "deceptio.cli", "compare", str(MALE), str(FEMALE), "--variant", "prosody",
+         "--weights", str(WEIGHTS), *extra], capture_output=True, text=True, timeout=240, cwd=REPO)
+    result = run("--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == json.loads(detector.compare(MALE, FEMALE, variant="prosody").to_json())
+    text = run()
+    assert text.returncode == 0 and "within-speaker AUC" in text.stdout and "median pitch (Hz)" in text.stdout
+    bad = subprocess.run([sys.executable, "-m", "deceptio.cli", "compare", str(REPO / "README.md"), str(FEMALE)],
+                         capture_output=True, text=True, timeout=240, cwd=REPO)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "README.md" in bad.stderr

@@ -263,3 +263,13 @@ def test_a_live_recording_collects_chunks_and_scores_the_take_so_far(tmp_path):
         LiveRecording(max_s=1.0).add(rate, np.zeros((rate * 2, 1), dtype=np.int16))
     with pytest.raises(AudioError, match="empty"):
         LiveRecording(max_s=1.0).save(tmp_path / "none.wav")
+
+
+def test_the_command_line_headline_keeps_the_same_rule():
+    from deceptio.serving.wording import headline
+
+    assert headline(_analysis(), _card(0.80, 0.02, 0.6, mfcc=0.66)) == "VERDICT: DECEPTIVE"
+    lean = headline(_analysis(), _card(0.6, 0.02, 0.68))
+    assert lean.startswith("lean: deceptive (not a verdict: it does worse (AUC 0.60) than guessing gender from pitch")
+    for card in _shipped_cards():
+        assert headline(_analysis(), card).startswith("lean: ") and "better" not in headline(_analysis(), card)

@@ -20,6 +20,7 @@ __all__ = [
     "CAVEAT",
     "Standing",
     "card_summary",
+    "headline",
     "limits_summary",
     "recording_notes",
     "standing",
@@ -267,6 +268,14 @@ def verdict_summary(analysis: Analysis, card: dict | None = None, profile: Voice
     if notes:
         head += "\n\n> **Unlike the training data:** " + " ".join(notes)
     return head
+
+
+def headline(analysis: Analysis, card: dict) -> str:
+    """The one-line result of the command line: ``VERDICT: DECEPTIVE``, or ``lean: deceptive (not a verdict: …)``."""
+    s = standing(card)
+    if s.gives_verdict:
+        return f"VERDICT: {analysis.verdict.upper()}"
+    return f"lean: {analysis.verdict} (not a verdict: {_why_no_verdict(s).removesuffix(', so this is no verdict.')})"
 
 
 def _why_no_verdict(s: Standing) -> str:
