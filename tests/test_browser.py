@@ -255,6 +255,14 @@ def test_the_page_reads_at_desktop_and_phone_width(server, tmp_path, width, name
         page.get_by_text("Synthetic story, male voice (39 s)").click()
         page.locator("#verdict").get_by_text("new recording is loaded").wait_for(timeout=30_000)
         _analyze(page)
+        if width > 600:  # the README's desktop picture shows the overlays too
+            before = _figure_state(page, "features")
+            for label in ("Where this model's evidence", "F0 (pitch, cyan)"):
+                page.locator("#overlays").get_by_text(label).click()
+            page.wait_for_function("""before => {
+                const plot = document.querySelector('#features .js-plotly-plot');
+                return plot && JSON.stringify((plot.data || []).map(t => [t.name, (t.y || []).length, (t.z || []).length])) !== before;
+            }""", arg=before, timeout=VERDICT_TIMEOUT_MS)
         page.wait_for_timeout(1_500)  # let Plotly settle its layout
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 1, f"{overflow} px of sideways scroll at {width} px"
