@@ -221,15 +221,18 @@ def test_upload_analyze_see_features_and_timeline_then_switch_variant(server, ca
         assert page.locator("#card").inner_text().strip() == ""
 
 
-def test_record_from_the_microphone_and_get_a_verdict(server, tmp_path, capsys):
-    from playwright.sync_api import expect
-
-    # Chromium's fake microphone plays a 16-bit WAV file in a loop.
+def _fake_microphone(tmp_path: Path) -> tuple[str, ...]:
+    """Chromium's flags for a fake microphone that plays MIC_SOURCE (as a 48 kHz 16-bit WAV) in a loop."""
     samples, rate = sf.read(MIC_SOURCE, always_2d=True)
     fake = tmp_path / "fake_microphone.wav"
     sf.write(fake, soxr.resample(samples.mean(axis=1), rate, 48000), 48000, subtype="PCM_16")
-    flags = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={fake}")
-    with _page(server, *flags, permissions=("microphone",)) as page:
+    return ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={fake}")
+
+
+def test_record_from_the_microphone_and_get_a_verdict(server, tmp_path, capsys):
+    from playwright.sync_api import expect
+
+    with _page(server, *_fake_microphone(tmp_path), permissions=("microphone",)) as page:
         audio = page.locator("#audio")
         audio.get_by_role("button", name="Record audio").click()
         audio.get_by_role("button", name="Record", exact=True).click()
@@ -349,11 +352,7 @@ def test_the_live_timeline_fills_in_while_recording_and_stop_gives_the_plain_ana
     from conftest import WEIGHTS
     from deceptio.serving.detector import Detector
 
-    samples, rate = sf.read(MIC_SOURCE, always_2d=True)
-    fake = tmp_path / "fake_microphone.wav"
-    sf.write(fake, soxr.resample(samples.mean(axis=1), rate, 48000), 48000, subtype="PCM_16")
-    flags = ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={fake}")
-    with _page(server, *flags, permissions=("microphone",)) as page:
+    with _page(server, *_fake_microphone(tmp_path), permissions=("microphone",)) as page:
         page.locator("#live-panel").get_by_text("Live: record here").click()
         live = page.locator("#live")
         record = live.get_by_role("button", name=_re.compile(r"^Record"))
