@@ -32,7 +32,8 @@ from deceptio.features import (
     spectral_centroid,
     spectral_contrast,
 )
-from deceptio.features.pitch import correct_octave_jumps
+from deceptio.features.config import LEGACY_FEATURES
+from deceptio.features.pitch import correct_octave_jumps, gate_quiet_frames
 
 SR = 16000
 RATIO_FEATURES_TO_STFT = 45  # measured 14.6 on a 2-core AMD EPYC, with its two feature threads; one core would double it
@@ -377,7 +378,12 @@ def test_zero_input_gives_finite_outputs_everywhere() -> None:
 def test_compute_features_agrees_with_the_functions(rng: np.random.Generator) -> None:
     y = synthetic_speech(1.0).astype(np.float64)
     features = compute_features(y, names=["f0", "lsf", "log_mel"])
-    np.testing.assert_array_equal(features["f0"], pitch(y)[0])
+    raw = compute_features(y, names=["f0", "voiced"], config=FeatureConfig(**LEGACY_FEATURES))
+    np.testing.assert_array_equal(raw["f0"], pitch(y)[0])  # a legacy card's F0: YIN as it is
+    # Today's F0: frames 40 dB under the loud ones unvoiced, then octave jumps corrected.
+    voiced = gate_quiet_frames(pitch(y)[1], compute_features(y, names=["rms_db"])["rms_db"], floor_db=40.0)
+    np.testing.assert_array_equal(features["f0"], correct_octave_jumps(np.where(voiced, pitch(y)[0], 0.0), voiced))
+    np.testing.assert_array_equal(compute_features(y, names=["voiced"])["voiced"], voiced)
     a = lpc(y, order=16, frame_length=400, hop_length=HOP, pre_emphasis=0.97)
     np.testing.assert_allclose(features["lsf"], line_spectral_frequencies(a), atol=1e-6)
     np.testing.assert_allclose(
@@ -491,3 +497,24 @@ def test_feature_memory_grows_with_the_features_not_the_spectrogram(rng: np.rand
     whole_spectrogram = 257 * (1 + y.size // 160) * 8
     assert peak < kept * 3 + 60e6, f"peak {peak / 1e6:.0f} MB for {kept / 1e6:.0f} MB of features"
     assert peak < whole_spectrogram
+
+
+def test_quiet_frames_are_unvoiced_and_a_legacy_card_reads_the_raw_contour() -> None:
+    rng = np.random.default_rng(3)
+    t = np.arange(SR) / SR
+    loud = 0.3 * np.sin(2 * np.pi * 180 * t)
+    hum = 1e-4 * np.sin(2 * np.pi * 120 * t) + 1e-5 * rng.standard_normal(SR)  # 70 dB down: a pause's hum
+    y = np.concatenate([loud, hum, loud])
+    today = compute_features(y, names=["f0", "voiced"])
+    legacy = compute_features(y, names=["f0", "voiced"], config=FeatureConfig(**LEGACY_FEATURES))
+    middle = slice(SR // HOP + 20, 2 * SR // HOP - 20)
+    assert legacy["voiced"][middle].mean() > 0.5  # YIN calls the hum periodic
+    assert not today["voiced"][middle].any() and not today["f0"][middle].any()
+    assert today["voiced"][:50].all()  # the speech stays voiced
+    with pytest.raises(ParameterError, match="floor_db"):
+        gate_quiet_frames(np.ones(3, dtype=bool), np.zeros(3), floor_db=-1.0)
+    # A card that predates the settings means the raw contour; one that names them gets what it names.
+    from deceptio.modeling.card import ModelInput
+
+    assert ModelInput.from_settings({"features": {}}).features == FeatureConfig(**LEGACY_FEATURES)
+    assert ModelInput.from_settings({"features": FeatureConfig().to_dict()}).features == FeatureConfig()

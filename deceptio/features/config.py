@@ -10,7 +10,10 @@ from deceptio.features.pitch import _lag_range
 from deceptio.features.spectral import mel_filterbank
 from deceptio.settings import Settings, setting
 
-__all__ = ["FeatureConfig"]
+__all__ = ["FeatureConfig", "LEGACY_FEATURES"]
+
+# What a stored card or report that predates a setting meant by it: these are the values it was computed with.
+LEGACY_FEATURES: dict[str, object] = {"voicing_floor_db": 0.0, "f0_octave_fix": False}
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,12 @@ class FeatureConfig(Settings):
     f0_max: float = setting(500.0, gt=0)  # Hz
     f0_frame_length: int = setting(1024, gt=0)  # 64 ms: two periods of f0_min plus margin for YIN
     voicing_threshold: float = setting(0.25, gt=0, lt=1)  # YIN aperiodicity below which a frame is voiced
+    # The F0 the models read is cleaned (issue 16): frames more than voicing_floor_db below the recording's
+    # loud frames (95th percentile level) are unvoiced (YIN calls dither in pauses periodic), and octave jumps
+    # are halved or doubled back onto the contour. A card written before these settings existed read neither:
+    # LEGACY_FEATURES gives the values such a card means.
+    voicing_floor_db: float = setting(40.0, ge=0, le=120)  # dB; 0 keeps every YIN-voiced frame
+    f0_octave_fix: bool = setting(True)
     n_contrast_bands: int = setting(6, gt=0, le=32)  # octaves above contrast_fmin; one more band below it
     contrast_fmin: float = setting(200.0, gt=0)  # Hz, upper edge of the lowest contrast band
 

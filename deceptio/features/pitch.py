@@ -120,7 +120,9 @@ def correct_octave_jumps(
     it is doubled. A run of jumped frames longer than half the median's
     reach is taken for the true contour and left alone.
 
-    This is for display: the features the models read are not corrected here.
+    :func:`~deceptio.features.compute_features` applies it to the F0 the
+    models read when ``FeatureConfig.f0_octave_fix`` is set; the page's plots
+    apply it to any contour they draw.
 
     Parameters
     ----------
@@ -170,6 +172,29 @@ def correct_octave_jumps(
         corrected[frames[np.abs(offset - 1) <= tolerance]] /= 2
         corrected[frames[np.abs(offset + 1) <= tolerance]] *= 2
     return corrected.astype(np.float32)
+
+
+def gate_quiet_frames(voiced: np.ndarray, level_db: np.ndarray, *, floor_db: float) -> np.ndarray:
+    """``voiced`` without the frames more than ``floor_db`` below the recording's loud frames (95th percentile level).
+
+    YIN calls the dither and hum of a pause periodic: such frames sit tens
+    of dB below the speech around them, and their "F0" is noise. ``floor_db=0``
+    keeps every frame.
+
+    Examples
+    --------
+    >>> gate_quiet_frames(np.ones(4, dtype=bool), np.array([-20.0, -21.0, -75.0, -19.0]), floor_db=40.0).tolist()
+    [True, True, False, True]
+    """
+    voiced = np.asarray(voiced, dtype=bool)
+    level_db = np.asarray(level_db, dtype=np.float64)
+    if voiced.shape != level_db.shape:
+        raise ParameterError(f"voiced and level_db must have one shape, got {voiced.shape} and {level_db.shape}")
+    if not floor_db >= 0:
+        raise ParameterError(f"floor_db={floor_db!r} must be >= 0")
+    if floor_db == 0 or level_db.size == 0:
+        return voiced.copy()
+    return voiced & (level_db >= np.percentile(level_db, 95) - floor_db)
 
 
 def _lag_range(*, sample_rate: int, f0_min: float, f0_max: float) -> tuple[int, int]:

@@ -33,6 +33,7 @@ from deceptio import jsonutil
 from deceptio.audio.vad import VADConfig
 from deceptio.errors import DeceptioError, WeightsError
 from deceptio.features import FeatureConfig
+from deceptio.features.config import LEGACY_FEATURES
 from deceptio.modeling.images import IMAGE_NAMES, ImageConfig, WindowConfig, image_rows
 from deceptio.settings import Settings, setting
 
@@ -104,11 +105,19 @@ class ModelInput:
 
     @classmethod
     def from_settings(cls, block: dict, *, where: str = "settings") -> "ModelInput":
-        """The four configs of a card's ``input`` (or a report's ``input_config``), no layout; missing ones take defaults."""
+        """The four configs of a card's ``input`` (or a report's ``input_config``), no layout; missing ones take defaults.
+
+        A feature setting the block does not name was written before that
+        setting existed: it takes the value the block was computed with
+        (:data:`~deceptio.features.config.LEGACY_FEATURES`), not today's default.
+        """
         parts = {}
         for key, kind in (("features", FeatureConfig), ("vad", VADConfig), ("images", ImageConfig), ("window", WindowConfig)):
+            values = block.get(key, {})
+            if key == "features" and isinstance(values, dict):
+                values = {**LEGACY_FEATURES, **values}
             try:
-                parts[key] = kind.from_dict(block.get(key, {}))
+                parts[key] = kind.from_dict(values)
             except DeceptioError as error:
                 raise WeightsError(f"{where}: input.{key}: {error}") from None
         return cls(**parts)
