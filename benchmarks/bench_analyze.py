@@ -158,6 +158,7 @@ def batch_recordings_per_minute(folder: Path, weights: str, workers: int, runs: 
     count = len(list(folder.glob("*.wav")))
 
     def once():
+        (folder.parent / "batch.csv").unlink(missing_ok=True)  # a CSV left by the last run would be resumed: nothing to score
         subprocess.run([sys.executable, "-m", "deceptio.cli", "analyze", str(folder), "--csv", str(folder.parent / "batch.csv"),
                         "--weights", weights, "--workers", str(workers)], check=True, cwd=REPO, capture_output=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import sys
@@ -27,13 +28,24 @@ def _analyze(args: argparse.Namespace) -> int:
     get_variant(args.variant)  # an unknown name fails before any audio is read
 
     audio_config = AudioConfig(max_duration_s=args.max_minutes * 60)
+    if args.ray is not None and not args.csv:
+        raise ParameterError("--ray scores a batch into a CSV: add --csv OUT.csv")
     if args.csv:
-        from deceptio.serving.batch import expand_inputs, score_files
+        from deceptio.serving.batch import ResultsCSV, expand_inputs, score_files
 
         files = expand_inputs(args.files)
-        failed = score_files(files, Path(args.csv), weights=args.weights, variant=args.variant,
-                             audio_config=audio_config, workers=args.workers)
-        print(f"{len(files) - failed} of {len(files)} recordings analysed; results in {args.csv}")
+        skipped = ResultsCSV(Path(args.csv), files, variant=args.variant).skipped  # also checks the CSV before any work
+        if args.ray is not None:
+            from deceptio.distributed import check_address, score_files_on_ray
+
+            failed = score_files_on_ray(files, Path(args.csv), weights=args.weights, variant=args.variant,
+                                        audio_config=audio_config, address=check_address(args.ray), workers=args.workers)
+        else:
+            failed = score_files(files, Path(args.csv), weights=args.weights, variant=args.variant,
+                                 audio_config=audio_config, workers=args.workers)
+        total = len(dict.fromkeys(files))
+        resumed = f" ({skipped} already in the CSV, not scored again)" if skipped else ""
+        print(f"{total - failed} of {total} recordings analysed{resumed}; results in {args.csv}")
         return 2 if failed else 0
     detector = inputs = None
     status = 0
@@ -180,25 +192,40 @@ def _cross_validate(args: argparse.Namespace):
     # benchmarks/screen_configs.py tried (the count of configurations tried) come in by name only.
     extra_rows = [_read_json(path, "--extra-rows") for path in args.extra_rows]
     screening = _read_json(args.screening, "--screening") if args.screening else None
+    if getattr(args, "nested", False) and (extra_rows or screening):
+        raise ParameterError("--nested counts its own grid as the configurations tried; "
+                             "it takes no --screening or --extra-rows")
+    address = getattr(args, "ray", None)  # `deceptio evaluate --ray [ADDRESS]`: the same fits as Ray tasks
+    if address is not None:
+        from deceptio import distributed
+
+        distributed.require_ray()  # before the features are read, not after
+        session = distributed.ray_session(distributed.check_address(address))
+        executor = distributed.RayFits(threads_per_fit=getattr(args, "ray_threads", None))
+    else:
+        session, executor = contextlib.nullcontext(), None
     data, cache_dir = _load_data(args, inputs)
     cv = CVConfig(folds=args.folds, repeats=args.repeats)
-    if getattr(args, "nested", False):
-        from deceptio.training.nested import nested_cross_validate
+    with session:
+        if getattr(args, "nested", False):
+            from deceptio.training.nested import nested_cross_validate
 
-        if extra_rows or screening:
-            raise ParameterError("--nested counts its own grid as the configurations tried; "
-                                 "it takes no --screening or --extra-rows")
-        report = nested_cross_validate(data, variants=variants, cv=cv, inner_folds=args.inner_folds,
-                                       model_config=model_config, train_config=train_config, inputs=inputs,
-                                       cache_dir=cache_dir)
-    else:
-        report = cross_validate(data, variants=variants, cv=cv, model_config=model_config, train_config=train_config,
-                                inputs=inputs, cache_dir=cache_dir, extra_rows=extra_rows, screening=screening)
+            report = nested_cross_validate(data, variants=variants, cv=cv, inner_folds=args.inner_folds,
+                                           model_config=model_config, train_config=train_config, inputs=inputs,
+                                           cache_dir=cache_dir, executor=executor)
+        else:
+            report = cross_validate(data, variants=variants, cv=cv, model_config=model_config, train_config=train_config,
+                                    inputs=inputs, cache_dir=cache_dir, extra_rows=extra_rows, screening=screening,
+                                    executor=executor)
     _print_and_save(args, report)
     return data, report, variants, (model_config, train_config, inputs)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.ray is not None and args.weights:
+        raise ParameterError("--ray runs cross-validation fits; scoring trained --weights fits nothing")
+    if args.ray_threads is not None and (args.ray is None or args.ray_threads < 1):
+        raise ParameterError(f"--ray-threads {args.ray_threads} must be >= 1 and goes with --ray")
     if args.nested and (args.update_cards or args.weights):
         raise ParameterError("--nested measures the whole procedure, selection included: its figures belong to "
                              "no single configuration's card, and it trains its own models (no --update-cards, no --weights)")
@@ -312,8 +339,21 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--json", action="store_true", help="print one JSON object per file")
     analyze.add_argument("--csv", default=None, metavar="OUT.csv",
                          help="batch mode: analyse every file (folders are searched) into one CSV, using all cores")
-    analyze.add_argument("--workers", type=int, default=None, help="processes for --csv (default: one per core)")
+    analyze.add_argument("--workers", type=int, default=None,
+                         help="processes for --csv (default: one per core); with --ray, Detector actors (default: one per CPU of the cluster)")
+    analyze.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                         help="score --csv's batch on Ray: a local Ray without ADDRESS (or $RAY_ADDRESS), else the cluster at "
+                              "HOST:PORT (`ray start --head`); needs deceptio[ray]. Put it after the recordings")
     analyze.set_defaults(run=_analyze)
+
+    compare = commands.add_parser("compare", help="a statement against the same speaker's baseline (a recording they state is true)")
+    compare.add_argument("baseline", help="a recording the speaker states is true")
+    compare.add_argument("statement", help="the statement to compare with it")
+    compare.add_argument("--variant", default="ensemble", help="spec_mfcc, lsf_lpc, spec_prosody, prosody or ensemble (default)")
+    compare.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="folder of <variant>.onnx + .json (default: the shipped weights)")
+    compare.add_argument("--max-minutes", type=float, default=15.0, help="refuse longer recordings (default 15)")
+    compare.add_argument("--json", action="store_true", help="print one JSON object: both analyses, the differences, the reading")
+    compare.set_defaults(run=_compare)
 
     app = commands.add_parser("app", help="serve the web page (Gradio) on http://127.0.0.1:7860")
     app.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1: this machine only)")
@@ -368,6 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
                              help="rewrite the figures in the cards there from this report (same configuration; weights untouched)")
             sub.add_argument("--weights", default=None,
                              help="score these trained weights on --data instead of cross-validating new models (cross-corpus)")
+            sub.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                             help="run the fits as Ray tasks, the same fits and cache keys (--cache-dir shared with local runs): "
+                                  "a local Ray without ADDRESS (or $RAY_ADDRESS), else the cluster at HOST:PORT; needs deceptio[ray]")
+            sub.add_argument("--ray-threads", type=int, default=None, metavar="N",
+                             help="torch threads (and CPUs) per fit with --ray (default: what a local run here uses, so the "
+                                  "figures equal it; fewer run more fits at once, with figures that differ by training noise)")
         if name == "train":
             sub.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="folder for the weights and cards")
     return parser

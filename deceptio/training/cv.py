@@ -5,15 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 from tqdm.auto import tqdm
 
 from deceptio.errors import ParameterError
+from deceptio.features import FeatureConfig
+from deceptio.features.config import LEGACY_FEATURES
 from deceptio.modeling.card import ModelInput
 from deceptio.modeling.images import feature_images, stack_images
 from deceptio.modeling.models import ModelConfig, as_network
@@ -28,7 +31,8 @@ if TYPE_CHECKING:
     from deceptio.serving.detector import Detector
 
 __all__ = ["CVConfig", "cross_validate", "evaluate_weights", "make_folds", "fold_assignments_sha256", "variant_images",
-           "screening_protocol", "fold_logits", "crossfit_calibrate", "cv_protocol"]
+           "screening_protocol", "fold_logits", "crossfit_calibrate", "cv_protocol", "FitJob", "FitExecutor",
+           "run_fits_locally"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,14 @@ def _fold_key(parts: list) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
+def _feature_key(variant: Variant, features: FeatureConfig) -> dict:
+    """The feature settings in a fit's key: the F0-cleaning ones only for a variant that reads F0, and only
+    when they differ from what keys were made with before they existed (so those keys still hold)."""
+    reads_f0 = "f0" in variant.images
+    return {key: value for key, value in features.to_dict().items()
+            if key not in LEGACY_FEATURES or (reads_f0 and value != LEGACY_FEATURES[key])}
+
+
 def _fit_key_parts(variant: Variant, model_config: ModelConfig, train_config: TrainConfig, inputs: ModelInput) -> list:
     """What a fit depends on besides its clips and seed, as the cache key has always spelled it.
 
@@ -83,7 +95,7 @@ def _fit_key_parts(variant: Variant, model_config: ModelConfig, train_config: Tr
     were made with.
     """
     parts = [variant.name, variant.images, model_config.to_dict(), {**train_config.key_dict(), **inputs.window.to_dict()},
-             inputs.features.to_dict()]
+             _feature_key(variant, inputs.features)]
     for config, default in ((inputs.images, ModelInput().images), (inputs.vad, ModelInput().vad)):
         if config != default:
             parts.append(config.to_dict())
@@ -135,23 +147,59 @@ def fold_logits(
     return logits, True
 
 
-def _variant_oof_logits(
+@dataclass(frozen=True, eq=False)
+class FitJob:
+    """One fit of :func:`fold_logits`: a model trained on ``train`` scores ``test`` (indices into ``data`` and ``images``).
+
+    ``images`` and ``data`` are the lists of the whole run, shared by every job
+    of a variant (not copied), so an executor can ship them once.
+    """
+
+    variant: Variant
+    images: list[np.ndarray]
+    data: list[ClipFeatures]
+    train: np.ndarray
+    test: np.ndarray
+    fit_seed: int
+    model_config: ModelConfig
+    train_config: TrainConfig
+    inputs: ModelInput
+    label: str = ""  # what the progress bar says of it
+
+
+class FitExecutor(Protocol):
+    """Runs fit jobs, returns each one's ``(logits, fitted)`` of :func:`fold_logits` in the jobs' order."""
+
+    def __call__(self, jobs: Sequence[FitJob], *, cache_dir: Path | None, bar: tqdm) -> list[tuple[np.ndarray, bool]]: ...
+
+
+def run_fits_locally(jobs: Sequence[FitJob], *, cache_dir: Path | None, bar: tqdm) -> list[tuple[np.ndarray, bool]]:
+    """The default :class:`FitExecutor`: one fit after another in this process (torch's threads on this machine's cores)."""
+    results = []
+    for job in jobs:
+        bar.set_postfix_str(job.label)
+        results.append(fold_logits(job.variant, job.images, job.data, job.train, job.test, job.fit_seed,
+                                   model_config=job.model_config, train_config=job.train_config, inputs=job.inputs,
+                                   cache_dir=cache_dir))
+        bar.update()
+    return results
+
+
+def _variant_fold_jobs(
     variant: Variant,
     images: list[np.ndarray],
     data: list[ClipFeatures],
-    fold_of: np.ndarray,
-    seed: int,
-    *,
-    bar: tqdm,
+    folds: list[np.ndarray],
+    seeds: list[int],
     **settings,
-) -> np.ndarray:
-    logits = np.empty(len(data))
-    for k in np.unique(fold_of):
-        test, train = np.flatnonzero(fold_of == k), np.flatnonzero(fold_of != k)
-        bar.set_postfix_str(f"{variant.name} seed {seed} fold {k}")
-        logits[test], _ = fold_logits(variant, images, data, train, test, seed * 100 + int(k), **settings)
-        bar.update()
-    return logits
+) -> list[FitJob]:
+    """Every fold of every repeat of one variant, repeat by repeat (the order the fits always ran in)."""
+    return [
+        FitJob(variant, images, data, train=np.flatnonzero(fold_of != k), test=np.flatnonzero(fold_of == k),
+               fit_seed=seed * 100 + int(k), label=f"{variant.name} seed {seed} fold {k}", **settings)
+        for seed, fold_of in zip(seeds, folds)
+        for k in np.unique(fold_of)
+    ]
 
 
 def crossfit_calibrate(logits: np.ndarray, labels: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
@@ -219,6 +267,7 @@ def cross_validate(
     extra_rows: list[dict] = (),
     screening: dict | None = None,
     progress: bool = True,
+    executor: FitExecutor | None = None,
 ) -> dict:
     """Cross-validate variants (the ensemble included) and the baselines in the same folds.
 
@@ -234,6 +283,8 @@ def cross_validate(
     method the metrics as mean ± sd over repeats with a speaker-bootstrap
     95 % CI, plus the out-of-fold probabilities of every clip and repeat.
     Trained folds are cached under ``cache_dir/cv`` so a second run is quick.
+    ``executor`` runs the fits (:func:`run_fits_locally` by default;
+    :class:`deceptio.distributed.RayFits` on a Ray cluster): the same fits, the same figures.
     """
     requested = [get_variant(name) for name in variants]
     models = list(dict.fromkeys(m for v in requested for m in (v.members if v.is_ensemble else (v.name,))))
@@ -244,14 +295,19 @@ def cross_validate(
     methods: dict[str, dict] = {}
     probabilities: dict[str, list[np.ndarray]] = {}
     bar = tqdm(total=len(models) * cv.repeats * cv.folds, desc="cross-validation", unit="fit", disable=not progress)
+    executor = executor or run_fits_locally
     for name in models:
         variant = get_variant(name)
         images = variant_images(data, variant, inputs)
-        logits = [
-            _variant_oof_logits(variant, images, data, fold_of, seed, model_config=model_config, train_config=train_config,
-                                inputs=inputs, cache_dir=cache_dir, bar=bar)
-            for seed, fold_of in zip(seeds, folds)
-        ]
+        jobs = _variant_fold_jobs(variant, images, data, folds, seeds, model_config=model_config,
+                                  train_config=train_config, inputs=inputs)
+        results = iter(executor(jobs, cache_dir=cache_dir, bar=bar))
+        logits = []
+        for fold_of in folds:  # the jobs' order: repeat by repeat, fold by fold
+            repeat_logits = np.empty(len(data))
+            for k in np.unique(fold_of):
+                repeat_logits[fold_of == k] = next(results)[0]
+            logits.append(repeat_logits)
         probabilities[name] = [crossfit_calibrate(lg, labels, fold_of) for lg, fold_of in zip(logits, folds)]
         methods[name] = {"kind": "variant", "description": variant.description,
                          "temperature": fit_temperature(np.concatenate(logits), np.tile(labels, len(logits)))}

@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 from deceptio.modeling.card import ModelInput
 from deceptio.modeling.models import ModelConfig
 from deceptio.modeling.variants import get_variant
-from deceptio.training.cv import (CVConfig, crossfit_calibrate, cv_protocol, fold_assignments_sha256, fold_logits, make_folds,
-                                  variant_images)
+from deceptio.training.cv import (CVConfig, FitExecutor, FitJob, crossfit_calibrate, cv_protocol, fold_assignments_sha256,
+                                  make_folds, run_fits_locally, variant_images)
 from deceptio.training.data import ClipFeatures
 from deceptio.training.metrics import fit_temperature, gender_balanced_auc
 from deceptio.training.report import clip_labels, finish_report
@@ -79,12 +79,15 @@ def nested_cross_validate(
     inputs: ModelInput = ModelInput(),
     cache_dir: Path | None = None,
     progress: bool = True,
+    executor: FitExecutor | None = None,
 ) -> dict:
     """Nested CV of the variants (the ensemble included) and the baselines, in the same outer folds as :func:`cross_validate`.
 
     Returns the report dict of :func:`~deceptio.training.cv.cross_validate`, its
     protocol holding the grid, the picks per variant and outer fold, the fits
-    done and the wall time.
+    done and the wall time. ``executor`` runs the fits (:func:`~deceptio.training.cv.run_fits_locally`
+    by default, :class:`deceptio.distributed.RayFits` on a Ray cluster) in two phases: every inner fit
+    of every outer fold, then the refits their scores pick.
     """
     start = time.perf_counter()
     requested = [get_variant(name) for name in variants]
@@ -100,40 +103,55 @@ def nested_cross_validate(
     total = len(models) * cv.repeats * cv.folds * (len(grid) * inner_folds + 1)
     bar = tqdm(total=total, desc="nested cross-validation", unit="fit", disable=not progress)
 
-    def run(variant, images, subset, train, test, seed, candidate):
+    executor = executor or run_fits_locally
+
+    def run(jobs: list[FitJob]) -> list[np.ndarray]:
+        results = executor(jobs, cache_dir=cache_dir, bar=bar)
+        for _, fitted in results:
+            fits["done" if fitted else "cached"] += 1
+        return [logits for logits, _ in results]
+
+    def job(variant, images, train, test, seed, candidate, label) -> FitJob:
         model_c, train_c, inputs_c = settings[candidate]
-        logits, fitted = fold_logits(variant, images, subset, train, test, seed, model_config=model_c,
-                                     train_config=train_c, inputs=inputs_c, cache_dir=cache_dir)
-        fits["done" if fitted else "cached"] += 1
-        bar.update()
-        return logits
+        return FitJob(variant, images, data, train=train, test=test, fit_seed=seed, model_config=model_c,
+                      train_config=train_c, inputs=inputs_c, label=label)
 
     for name in models:
         variant = get_variant(name)
         images = variant_images(data, variant, inputs)  # the grid changes windows and widths, not the images
-        all_logits, picks[name] = [], []
-        for seed, fold_of in zip(seeds, folds):
-            logits, chosen = np.empty(len(data)), []
-            for k in np.unique(fold_of):
-                outer_train, outer_test = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
-                subset, subset_images = [data[i] for i in outer_train], [images[i] for i in outer_train]
-                inner = make_folds(labels[outer_train], speakers[outer_train],
-                                   CVConfig(folds=inner_folds, repeats=1, first_seed=1000 + seed * 100 + int(k)))[0]
-                scores = {}
-                for candidate in grid:
-                    inner_logits = np.empty(len(subset))
-                    for j in np.unique(inner):
-                        bar.set_postfix_str(f"{name} seed {seed} outer {k} {candidate.name} inner {j}")
-                        inner_logits[inner == j] = run(variant, subset_images, subset, np.flatnonzero(inner != j),
-                                                       np.flatnonzero(inner == j), seed * 100 + int(k) * 10 + int(j),
-                                                       candidate.name)
-                    scores[candidate.name] = _inner_score(labels[outer_train], genders[outer_train], inner_logits)
-                best = max(grid, key=lambda c: scores[c.name]).name  # ties: the first, the shipped one
-                chosen.append(best)
-                bar.set_postfix_str(f"{name} seed {seed} outer {k} refit {best}")
-                logits[outer_test] = run(variant, images, data, outer_train, outer_test, seed * 100 + int(k), best)
-            all_logits.append(logits)
-            picks[name].append(chosen)
+        outer = [(r, seed, fold_of, int(k)) for r, (seed, fold_of) in enumerate(zip(seeds, folds)) for k in np.unique(fold_of)]
+        # Phase 1, the inner fits of every outer fold at once: they depend on nothing but the data. An inner
+        # fold's clips are indices into the whole data (through the outer training clips, in their order), so
+        # the fit sees the same clips in the same order and has the same cache key as on the subset.
+        inner_jobs, inner_slots = [], []
+        for _, seed, fold_of, k in outer:
+            outer_train = np.flatnonzero(fold_of != k)
+            inner = make_folds(labels[outer_train], speakers[outer_train],
+                               CVConfig(folds=inner_folds, repeats=1, first_seed=1000 + seed * 100 + k))[0]
+            for candidate in grid:
+                for j in np.unique(inner):
+                    inner_jobs.append(job(variant, images, outer_train[inner != j], outer_train[inner == j],
+                                          seed * 100 + k * 10 + int(j), candidate.name,
+                                          f"{name} seed {seed} outer {k} {candidate.name} inner {j}"))
+                    inner_slots.append((seed, k, candidate.name, inner == j))
+        inner_logits: dict[tuple[int, int, str], np.ndarray] = {}
+        for (seed, k, candidate, held_out), logits in zip(inner_slots, run(inner_jobs)):
+            inner_logits.setdefault((seed, k, candidate), np.empty(held_out.size))[held_out] = logits
+        # Phase 2, each outer fold's refit of the configuration its inner scores picked.
+        refit_jobs, repeats, chosen = [], [], {}
+        for r, seed, fold_of, k in outer:
+            outer_train, outer_test = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
+            scores = {c.name: _inner_score(labels[outer_train], genders[outer_train], inner_logits[seed, k, c.name])
+                      for c in grid}
+            best = max(grid, key=lambda c: scores[c.name]).name  # ties: the first, the shipped one
+            chosen[seed, k] = best
+            repeats.append(r)
+            refit_jobs.append(job(variant, images, outer_train, outer_test, seed * 100 + k, best,
+                                  f"{name} seed {seed} outer {k} refit {best}"))
+        all_logits = [np.empty(len(data)) for _ in folds]
+        for r, refit, logits in zip(repeats, refit_jobs, run(refit_jobs)):
+            all_logits[r][refit.test] = logits
+        picks[name] = [[chosen[seed, int(k)] for k in np.unique(fold_of)] for seed, fold_of in zip(seeds, folds)]
         probabilities[name] = [crossfit_calibrate(lg, labels, fold_of) for lg, fold_of in zip(all_logits, folds)]
         methods[name] = {"kind": "variant", "description": variant.description,
                          "temperature": fit_temperature(np.concatenate(all_logits), np.tile(labels, len(all_logits))),
