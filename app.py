@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 
 import gradio as gr
+from gradio.route_utils import delete_files_created_by_app
 from plotly.graph_objects import Figure
 
 from deceptio import DeceptioError, Detector
@@ -159,9 +160,6 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
         return str(path), (f"*Recorded {state.seconds:.0f} s ({state.updates} live update(s)); the result above is "
                            "the analysis of the whole take.*")
 
-    def forget_session(request: gr.Request = None) -> None:
-        folder.drop(getattr(request, "session_hash", None) or "")
-
     def new_recording(audio: str | None) -> Outputs:
         """Any new recording clears the last result; a file that is not usable audio is refused at once."""
         if audio is None:
@@ -247,7 +245,6 @@ def build_demo(detector: Detector, *, weights_note: str = "") -> gr.Blocks:
                       concurrency_id=ANALYSES, show_progress_on=[downloads])
         for trigger in (audio.change, variant.change, button.click):
             trigger(lambda: None, outputs=downloads, queue=False, api_visibility="private", show_progress="hidden")
-        demo.unload(forget_session)
     demo.deceptio_downloads = folder  # main() removes it when the server stops
     return demo
 
@@ -378,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     finally:
         demo.deceptio_downloads.close()
+        # Gradio deletes its cache (the uploads) in the server's shutdown hook, which a client still connected at
+        # Ctrl-C can keep from running before the process exits: delete them here too, once the server is down.
+        delete_files_created_by_app(demo, age=None)
     return 0
 
 
