@@ -174,8 +174,12 @@ def correct_octave_jumps(
     return corrected.astype(np.float32)
 
 
-def gate_quiet_frames(voiced: np.ndarray, level_db: np.ndarray, *, floor_db: float) -> np.ndarray:
+def gate_quiet_frames(voiced: np.ndarray, level_db: np.ndarray, *, floor_db: float,
+                      within: np.ndarray | None = None) -> np.ndarray:
     """``voiced`` without the frames more than ``floor_db`` below the recording's loud frames (95th percentile level).
+
+    ``within`` (a boolean mask) takes the loud level over those frames only,
+    e.g. the speech frames; all frames by default.
 
     YIN calls the dither and hum of a pause periodic: such frames sit tens
     of dB below the speech around them, and their "F0" is noise. ``floor_db=0``
@@ -192,9 +196,10 @@ def gate_quiet_frames(voiced: np.ndarray, level_db: np.ndarray, *, floor_db: flo
         raise ParameterError(f"voiced and level_db must have one shape, got {voiced.shape} and {level_db.shape}")
     if not floor_db >= 0:
         raise ParameterError(f"floor_db={floor_db!r} must be >= 0")
-    if floor_db == 0 or level_db.size == 0:
+    reference = level_db if within is None else level_db[np.asarray(within, dtype=bool)]
+    if floor_db == 0 or reference.size == 0:
         return voiced.copy()
-    return voiced & (level_db >= np.percentile(level_db, 95) - floor_db)
+    return voiced & (level_db >= np.percentile(reference, 95) - floor_db)
 
 
 def _lag_range(*, sample_rate: int, f0_min: float, f0_max: float) -> tuple[int, int]:

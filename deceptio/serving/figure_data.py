@@ -26,7 +26,7 @@ import numpy as np
 
 from deceptio.errors import ParameterError
 from deceptio.features import FeatureConfig, fft_frequencies, mel_filterbank
-from deceptio.features.pitch import correct_octave_jumps
+from deceptio.features.pitch import correct_octave_jumps, gate_quiet_frames
 from deceptio.modeling.images import WindowConfig
 from deceptio.modeling.variants import get_variant
 
@@ -401,10 +401,9 @@ def _masked(grid: _Grid, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _audible(features, speech: np.ndarray) -> np.ndarray:
     """Speech frames within :data:`QUIET_DB` of the loud speech: where a contour means something."""
-    level = np.asarray(features["rms_db"], dtype=np.float64)
     if not speech.any():
         return speech
-    return speech & (level >= np.percentile(level[speech], 95) - QUIET_DB)
+    return gate_quiet_frames(speech, features["rms_db"], floor_db=QUIET_DB, within=speech)
 
 
 def _f0(features, grid: _Grid, speech: np.ndarray, config: FeatureConfig) -> tuple[dict, float | None]:
