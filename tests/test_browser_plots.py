@@ -171,9 +171,16 @@ def test_a_click_on_the_timeline_seeks_the_player(analysed):
         analysed.wait_for_function(f"() => Math.abs(window.deceptioPlayhead.player().currentTime - {target}) < 0.3",
                                    timeout=10_000)
         assert _player(analysed)["paused"]  # a seek, not a play
-        # WaveSurfer's own clock follows the element it plays through.
-        clock = analysed.locator("#audio time#time")
-        assert clock.inner_text().strip() == f"0:{int(target):02d}"
+        # WaveSurfer's own clock follows the element it plays through (it redraws on its own timeupdate
+        # event, a moment after the element's currentTime has moved, so wait for it rather than read it once).
+        want = f"0:{int(target):02d}"
+        try:
+            analysed.wait_for_function(
+                "want => (document.querySelector('#audio time#time')?.innerText || '').trim() === want",
+                arg=want, timeout=10_000)
+        except Exception:  # noqa: BLE001 (say what the clock showed instead)
+            shown = analysed.locator("#audio time#time").inner_text().strip()
+            pytest.fail(f"WaveSurfer's clock shows {shown!r}, not {want!r}, 10 s after the seek")
         assert abs(_playhead(analysed, "features")["time"] - target) < 0.3
 
 
