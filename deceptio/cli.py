@@ -260,10 +260,18 @@ def _train(args: argparse.Namespace) -> int:
     data, report, variants, (model_config, train_config, inputs) = _cross_validate(args)
     shipped_corpus = Path(args.data).resolve() == default_manifest().resolve()
     name = _DATA_NAME if shipped_corpus else str(args.data)
+    configurations = None
+    if args.nested:
+        from deceptio.training.nested import shipped_configurations
+
+        picked = shipped_configurations(report, model_config, train_config, inputs)
+        for variant, (candidate, _) in picked.items():
+            print(f"{variant}: ships {candidate}, the configuration its inner CV on all clips picked")
+        configurations = {variant: settings for variant, (_, settings) in picked.items()}
     written = release(
         data, report, variants=variants, out_dir=Path(args.out), data_name=name,
         data_about=_DATA_ABOUT if shipped_corpus else None, model_config=model_config,
-        train_config=train_config, inputs=inputs,
+        train_config=train_config, inputs=inputs, configurations=configurations,
     )
     for path in written:
         print(f"wrote {path}")
@@ -399,11 +407,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--screening", default=None, metavar="SCREENING.json",
                          help="what benchmarks/screen_configs.py tried: sets the report's count of configurations tried")
         sub.set_defaults(run=run)
+        sub.add_argument("--nested", action="store_true",
+                         help="nested CV: in each outer fold an inner speaker-grouped CV picks one configuration of a grid "
+                              "fixed in advance (deceptio.training.nested.GRID); the figures include that choice"
+                              + ("; each variant ships what the same inner CV picks on all clips" if name == "train" else ""))
+        sub.add_argument("--inner-folds", type=int, default=3, help="folds of the inner CV of --nested (default 3)")
         if name == "evaluate":
-            sub.add_argument("--nested", action="store_true",
-                             help="nested CV: in each outer fold an inner speaker-grouped CV picks one configuration of "
-                                  "a grid fixed in advance (deceptio.training.nested.GRID); the figures include that choice")
-            sub.add_argument("--inner-folds", type=int, default=3, help="folds of the inner CV of --nested (default 3)")
             sub.add_argument("--update-cards", default=None, metavar="WEIGHTS_DIR",
                              help="rewrite the figures in the cards there from this report (same configuration; weights untouched)")
             sub.add_argument("--weights", default=None,

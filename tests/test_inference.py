@@ -46,3 +46,38 @@ def test_bad_requests(detector):
         detector.analyze((16000, synthetic_speech(5.0)), variant="magic")
     with pytest.raises(ParameterError):
         detector.analyze((16000, synthetic_speech(5.0)), band=0.7)
+
+
+def test_an_ensemble_of_members_with_different_windows(tmp_path):
+    """A nested release may ship each variant with its own window: the ensemble's timeline uses the shortest hop."""
+    import json
+    import shutil
+
+    for path in (REPO / "weights").iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    card = json.loads((tmp_path / "spec_mfcc.json").read_text())
+    card["input"]["window"] = {"window_frames": 800, "hop_frames": 400}  # the ONNX graph takes any width
+    (tmp_path / "spec_mfcc.json").write_text(json.dumps(card))
+    ensemble = Detector(tmp_path)
+    audio = (16000, synthetic_speech(30.0))
+    analysis = ensemble.analyze(audio, variant="ensemble")
+    assert ensemble.model_input("ensemble").window.window_frames == 400  # the members with the 2 s hop
+    singles = {name: ensemble.analyze(audio, variant=name) for name in analysis.members}
+    assert len(singles["spec_mfcc"].windows) < len(singles["prosody"].windows) == len(analysis.windows)
+    for name, single in singles.items():
+        assert analysis.members[name] == pytest.approx(single.p_deceptive)
+    # Each timeline window: the mean over members of each member's window whose centre (in speech frames) is nearest.
+    scores = {name: ensemble.score_frames(analysis.features, analysis.frames, variant=name) for name in singles}
+    shown = scores["prosody"]
+    assert [w.p_deceptive for w in analysis.windows] == pytest.approx(
+        [float(p) for p in ensemble.score_frames(analysis.features, analysis.frames, variant="ensemble").window_p])
+    for i, start in enumerate(shown.starts):
+        expected = []
+        for name, score in scores.items():
+            if name == "spec_mfcc":
+                centres = score.starts + 400
+                expected.append(score.window_p[np.argmin(np.abs(centres - (start + 200)))])
+            else:
+                assert np.array_equal(score.starts, shown.starts)
+                expected.append(score.window_p[i])
+        assert analysis.windows[i].p_deceptive == pytest.approx(np.mean(expected), abs=1e-6), i

@@ -189,9 +189,12 @@ def test_screening_sets_the_count_of_configurations_tried_only_for_its_own_confi
     assert screening_protocol({**screening, "adopted": "long"}, ModelConfig(), TrainConfig(), long)["configurations_tried"] == 4
 
 
-@pytest.mark.timeout(900)  # about 90 s here: 72 small fits, then the same run from the cache
+@pytest.mark.timeout(900)  # about 2 minutes here: 80 small fits, the same run from the cache, then a release
 def test_nested_evaluation_picks_per_outer_fold_and_resumes_from_the_fold_cache(trained, capsys):
+    from deceptio.modeling.card import ModelInput
+    from deceptio.modeling.models import ModelConfig
     from deceptio.training.nested import GRID
+    from deceptio.training.train import TrainConfig
 
     root, _ = trained
     args = ["evaluate", "--nested", "--data", str(root / "data" / "manifest.csv"), "--folds", "2", "--repeats", "1",
@@ -206,15 +209,43 @@ def test_nested_evaluation_picks_per_outer_fold_and_resumes_from_the_fold_cache(
         assert sum(report["methods"][name]["picked"].values()) == 2
     assert set(report["methods"]) >= {"ensemble", "majority", "gender_pitch", "mfcc_logreg"}  # baselines, same folds
     fits = protocol["fits"]
-    assert fits["done"] + fits["cached"] == 4 * 2 * (len(GRID) * 2 + 1)
+    # Per variant: 2 outer folds x (3 configurations x 2 inner folds + 1 refit), and the inner CV on all clips.
+    assert fits["done"] + fits["cached"] == 4 * (2 * (len(GRID) * 2 + 1) + len(GRID) * 2)
+    for name in ("spec_mfcc", "lsf_lpc", "spec_prosody", "prosody"):
+        shipped = protocol["shipped"][name]
+        scores = shipped["inner_gender_balanced_auc"]
+        assert set(scores) == set(protocol["grid"]) and all(0 <= v <= 1 for v in scores.values())
+        assert shipped["configuration"] == max(protocol["grid"], key=lambda c: scores[c])
+    assert protocol["shipped"]["ensemble"] == {"members": ["spec_mfcc", "lsf_lpc", "spec_prosody", "prosody"]}
     # A refit of the shipped 4 s configuration is the plain evaluation's fit of that fold: already in the cache.
     models = ("spec_mfcc", "lsf_lpc", "spec_prosody", "prosody")
     assert fits["cached"] == sum(report["methods"][name]["picked"]["w4"] for name in models)
     out = capsys.readouterr().out
-    assert "Grid (fixed in advance" in out and "Fits:" in out
+    assert "Grid (fixed in advance" in out and "Fits:" in out and "What a release ships" in out
     # Run again: everything comes from the fold cache, and the figures are the same.
     assert main([*args, "--report-dir", str(root / "n2")]) == 0
     again = json.loads((root / "n2" / "cv_report.json").read_text())
     assert again["protocol"]["fits"]["done"] == 0
     assert again["methods"]["ensemble"]["metrics"]["auc"] == report["methods"]["ensemble"]["metrics"]["auc"]
     assert main([*args, "--report-dir", str(root / "n3"), "--update-cards", str(root / "weights")]) == 2
+    # `deceptio train --nested`: every nested fit from the cache, then each variant fitted on all clips with
+    # the configuration its inner CV on all clips picked; the cards say which, and serve as an ensemble.
+    capsys.readouterr()
+    out_dir = root / "nested-weights"
+    train = ["train", *args[2:], "--nested", "--report-dir", str(root / "n4"), "--out", str(out_dir)]
+    assert main(train) == 0
+    shipped_report = json.loads((root / "n4" / "cv_report.json").read_text())
+    assert shipped_report["protocol"]["fits"]["done"] == 0
+    printed = capsys.readouterr().out
+    windows = {c.name: c.apply(ModelConfig(width=4), TrainConfig(epochs=1), ModelInput())[2].window for c in GRID}
+    for name in models:
+        card = json.loads((out_dir / f"{name}.json").read_text())
+        picked = protocol["shipped"][name]["configuration"]
+        assert card["protocol"]["configuration"]["name"] == picked
+        assert card["protocol"]["configuration"]["picked_per_outer_fold"] == report["methods"][name]["picked"]
+        assert card["input"]["window"] == windows[picked].to_dict()
+        assert (out_dir / f"{name}.onnx").is_file() and card["cv"]["auc"] == {
+            k: shipped_report["methods"][name]["metrics"]["auc"][k] for k in ("mean", "std", "ci95")}
+        assert f"{name}: ships {picked}, the configuration its inner CV on all clips picked" in printed
+    analysis = Detector(out_dir).analyze((16000, synthetic_speech(20.0)), variant="ensemble")
+    assert set(analysis.members) == set(models) and analysis.windows

@@ -100,8 +100,8 @@ class ModelInput:
         }
 
     def same_recording_pass(self, other: "ModelInput") -> bool:
-        """Whether one feature pass, speech mask, set of images and windows serves both."""
-        return self.for_layout(()) == other.for_layout(())
+        """Whether one feature pass, speech mask and set of images serves both (each network cuts its own windows)."""
+        return (self.features, self.vad, self.images) == (other.features, other.vad, other.images)
 
     @classmethod
     def from_settings(cls, block: dict, *, where: str = "settings") -> "ModelInput":

@@ -147,7 +147,7 @@ class Detector:
         if first is None:
             raise WeightsError(f"no model weights among the cards in {self.weights}")
         if not all(first.input.same_recording_pass(m.input) for m in self._models.values()):
-            raise WeightsError("the loaded variants use different feature, speech-detector, image or window settings; "
+            raise WeightsError("the loaded variants use different feature, speech-detector or image settings; "
                                "load them separately")
 
     @property
@@ -166,8 +166,12 @@ class Detector:
         return next(iter(self._models.values())).input
 
     def model_input(self, variant: str) -> ModelInput:
-        """What ``variant``'s network reads, from its card (an ensemble's: its first member's settings and layout)."""
-        return self._member_models(variant)[0].input
+        """What ``variant``'s network reads, from its card.
+
+        An ensemble's: the settings and layout of the member whose windows its
+        timeline shows (the one with the shortest hop, see :meth:`score_frames`).
+        """
+        return _timeline_member(self._member_models(variant)).input
 
     @property
     def feature_config(self) -> FeatureConfig:
@@ -229,7 +233,7 @@ class Detector:
         features = prepared.features
         frames = np.flatnonzero(recording.speech)
         score = self.score_frames(features, frames, variant=variant)
-        window = settings.window.window_frames
+        window = score.window_frames
         hop_s = config.hop_length / config.sample_rate
         windows = tuple(
             WindowPrediction(
@@ -306,21 +310,31 @@ class Detector:
         settings = members[0].input
         needed = tuple(dict.fromkeys(image for m in members for image in m.input.layout))
         images = feature_images(features, frames, needed, config=settings.images, sample_rate=settings.features.sample_rate)
-        window_p, member_p = [], {}
+        # Members may cut windows of different lengths: the timeline shows the windows of the member with the
+        # shortest hop, and each other member adds, to each of them, its own window whose centre is nearest.
+        shown = _timeline_member(members).input.window
+        window_p, member_p, starts = [], {}, None
         for loaded in members:
             name = loaded.card["variant"]
             parts = [images[part] for part in loaded.input.layout]  # stacked window by window
-            logits, starts = window_logits(loaded.model, parts, window=loaded.input.window.window_frames,
-                                           hop=loaded.input.window.hop_frames)
+            window = loaded.input.window
+            logits, own_starts = window_logits(loaded.model, parts, window=window.window_frames, hop=window.hop_frames)
             temperature = loaded.calibration.temperature
             member_p[name] = float(sigmoid(logits.mean() / temperature))
-            window_p.append(sigmoid(logits / temperature))
+            if window == shown and starts is None:
+                starts = own_starts
+            window_p.append((window, own_starts, sigmoid(logits / temperature)))
+        n = frames.size
+        centres = lambda w, at: at + min(w.window_frames, n) / 2.0
+        timeline = [p if window == shown else p[_nearest(centres(window, at), centres(shown, starts))]
+                    for window, at, p in window_p]
         return FrameScore(
             p=float(np.mean(list(member_p.values()))),
             members=member_p,
-            window_p=np.mean(window_p, axis=0),
+            window_p=np.mean(timeline, axis=0),
             starts=starts,
             images=images,
+            window_frames=shown.window_frames,
         )
 
 
@@ -333,3 +347,18 @@ class FrameScore:
     window_p: np.ndarray
     starts: np.ndarray  # first frame of each window, as an index into the scored frames
     images: dict[str, np.ndarray]  # the normalised feature images the models read
+    window_frames: int  # the length of the windows of ``window_p``
+
+
+def _timeline_member(members: list["_Loaded"]) -> "_Loaded":
+    """The member whose windows a timeline shows: the shortest hop (then window), the first of equals."""
+    return min(members, key=lambda m: (m.input.window.hop_frames, m.input.window.window_frames))
+
+
+def _nearest(centres: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """For each of ``targets``, the index of the nearest of the sorted ``centres`` (the earlier of two as near)."""
+    right = np.clip(np.searchsorted(centres, targets), 1, max(centres.size - 1, 1))
+    left = right - 1
+    if centres.size == 1:
+        return np.zeros(targets.size, dtype=np.int64)
+    return np.where(targets - centres[left] <= centres[right] - targets, left, right)

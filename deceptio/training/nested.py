@@ -5,7 +5,8 @@ scores each configuration of a grid fixed in advance (:data:`GRID`); the one
 with the best inner gender-balanced AUC is refitted on all training speakers
 and scores the held-out ones. The outer figures therefore include the
 selection, and the report counts how often each configuration was picked.
-Every fit goes through the fold cache (:func:`deceptio.training.cv.fold_logits`),
+The configuration a release ships is the one the same inner procedure picks
+on all clips (:func:`shipped_configurations`). Every fit goes through the fold cache (:func:`deceptio.training.cv.fold_logits`),
 so an interrupted run continues where it stopped.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from deceptio.errors import ParameterError
 from deceptio.modeling.card import ModelInput
 from deceptio.modeling.models import ModelConfig
 from deceptio.modeling.variants import get_variant
@@ -28,7 +30,7 @@ from deceptio.training.metrics import fit_temperature, gender_balanced_auc
 from deceptio.training.report import clip_labels, finish_report
 from deceptio.training.train import TrainConfig
 
-__all__ = ["Candidate", "GRID", "nested_cross_validate"]
+__all__ = ["Candidate", "GRID", "nested_cross_validate", "shipped_configurations"]
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,39 @@ GRID: tuple[Candidate, ...] = (
 )
 
 
+# The inner CV on all clips that picks what a release ships: its fold seed and fit seeds lie outside
+# those of the outer folds' inner CVs (1000 + seed * 100 + k and seed * 100 + k * 10 + j).
+_SHIPPED_FOLD_SEED, _SHIPPED_FIT_SEED = 999, 9000
+
+
 def _inner_score(labels: np.ndarray, genders: np.ndarray, logits: np.ndarray) -> float:
     """The selection criterion, fixed in advance: gender-balanced AUC (a gender detector scores 0.5 on it)."""
     score = gender_balanced_auc(labels, logits, genders)
     return score if np.isfinite(score) else 0.5
+
+
+def _select(grid: tuple[Candidate, ...], scores: dict[str, float]) -> str:
+    """The candidate with the best inner score; ties go to the first (the shipped one)."""
+    return max(grid, key=lambda c: scores[c.name]).name
+
+
+def shipped_configurations(report: dict, model_config: ModelConfig, train_config: TrainConfig,
+                           inputs: ModelInput) -> dict[str, tuple[str, tuple[ModelConfig, TrainConfig, ModelInput]]]:
+    """Per variant of a nested ``report``: the configuration its inner CV on all clips picked, and its settings.
+
+    ``model_config``, ``train_config`` and ``inputs`` are the settings the
+    report was made with (they must equal its protocol's), the grid's
+    overrides applied on top, as the nested run applied them.
+    """
+    protocol = report["protocol"]
+    if "shipped" not in protocol:
+        raise ParameterError("the report holds no selection on all clips: make it with deceptio evaluate --nested "
+                             "(this version) or deceptio train --nested")
+    if (model_config.to_dict(), train_config.to_dict()) != (protocol["model_config"], protocol["train_config"]):
+        raise ParameterError("the model or training settings are not the ones the nested report was made with")
+    grid = {name: Candidate(name, **row) for name, row in protocol["grid"].items()}
+    return {name: (row["configuration"], grid[row["configuration"]].apply(model_config, train_config, inputs))
+            for name, row in protocol["shipped"].items() if "configuration" in row}  # an ensemble: its members
 
 
 def nested_cross_validate(
@@ -98,9 +129,10 @@ def nested_cross_validate(
     settings = {c.name: c.apply(model_config, train_config, inputs) for c in grid}
     fits = {"done": 0, "cached": 0}
     picks: dict[str, list[list[str]]] = {}
+    shipped: dict[str, dict] = {}
     methods: dict[str, dict] = {}
     probabilities: dict[str, list[np.ndarray]] = {}
-    total = len(models) * cv.repeats * cv.folds * (len(grid) * inner_folds + 1)
+    total = len(models) * ((cv.repeats * cv.folds + 1) * len(grid) * inner_folds + cv.repeats * cv.folds)
     bar = tqdm(total=total, desc="nested cross-validation", unit="fit", disable=not progress)
 
     executor = executor or run_fits_locally
@@ -120,30 +152,33 @@ def nested_cross_validate(
         variant = get_variant(name)
         images = variant_images(data, variant, inputs)  # the grid changes windows and widths, not the images
         outer = [(r, seed, fold_of, int(k)) for r, (seed, fold_of) in enumerate(zip(seeds, folds)) for k in np.unique(fold_of)]
-        # Phase 1, the inner fits of every outer fold at once: they depend on nothing but the data. An inner
-        # fold's clips are indices into the whole data (through the outer training clips, in their order), so
-        # the fit sees the same clips in the same order and has the same cache key as on the subset.
+        # Phase 1, the inner fits of every outer fold at once, then those of the inner CV on all clips (which
+        # picks what a release ships): they depend on nothing but the data. An inner fold's clips are indices
+        # into the whole data (through the pool's clips, in their order), so the fit sees the same clips in the
+        # same order and has the same cache key as on the subset.
+        pools = {(seed, k): (np.flatnonzero(fold_of != k), 1000 + seed * 100 + k, seed * 100 + k * 10,
+                             f"{name} seed {seed} outer {k}") for _, seed, fold_of, k in outer}
+        pools["all"] = (np.arange(len(data)), _SHIPPED_FOLD_SEED, _SHIPPED_FIT_SEED, f"{name} all clips")
         inner_jobs, inner_slots = [], []
-        for _, seed, fold_of, k in outer:
-            outer_train = np.flatnonzero(fold_of != k)
-            inner = make_folds(labels[outer_train], speakers[outer_train],
-                               CVConfig(folds=inner_folds, repeats=1, first_seed=1000 + seed * 100 + k))[0]
+        for key, (pool, fold_seed, fit_seed, label) in pools.items():
+            inner = make_folds(labels[pool], speakers[pool], CVConfig(folds=inner_folds, repeats=1, first_seed=fold_seed))[0]
             for candidate in grid:
                 for j in np.unique(inner):
-                    inner_jobs.append(job(variant, images, outer_train[inner != j], outer_train[inner == j],
-                                          seed * 100 + k * 10 + int(j), candidate.name,
-                                          f"{name} seed {seed} outer {k} {candidate.name} inner {j}"))
-                    inner_slots.append((seed, k, candidate.name, inner == j))
-        inner_logits: dict[tuple[int, int, str], np.ndarray] = {}
-        for (seed, k, candidate, held_out), logits in zip(inner_slots, run(inner_jobs)):
-            inner_logits.setdefault((seed, k, candidate), np.empty(held_out.size))[held_out] = logits
+                    inner_jobs.append(job(variant, images, pool[inner != j], pool[inner == j], fit_seed + int(j),
+                                          candidate.name, f"{label} {candidate.name} inner {j}"))
+                    inner_slots.append((key, candidate.name, inner == j))
+        inner_logits: dict[tuple, np.ndarray] = {}
+        for (key, candidate, held_out), logits in zip(inner_slots, run(inner_jobs)):
+            inner_logits.setdefault((key, candidate), np.empty(held_out.size))[held_out] = logits
+        inner_scores = {key: {c.name: _inner_score(labels[pool], genders[pool], inner_logits[key, c.name]) for c in grid}
+                        for key, (pool, *_) in pools.items()}
+        shipped[name] = {"configuration": _select(grid, inner_scores["all"]),
+                         "inner_gender_balanced_auc": {c: round(v, 4) for c, v in inner_scores["all"].items()}}
         # Phase 2, each outer fold's refit of the configuration its inner scores picked.
         refit_jobs, repeats, chosen = [], [], {}
         for r, seed, fold_of, k in outer:
             outer_train, outer_test = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
-            scores = {c.name: _inner_score(labels[outer_train], genders[outer_train], inner_logits[seed, k, c.name])
-                      for c in grid}
-            best = max(grid, key=lambda c: scores[c.name]).name  # ties: the first, the shipped one
+            best = _select(grid, inner_scores[seed, k])
             chosen[seed, k] = best
             repeats.append(r)
             refit_jobs.append(job(variant, images, outer_train, outer_test, seed * 100 + k, best,
@@ -171,6 +206,7 @@ def nested_cross_validate(
         configurations_tried=len(grid),
         grid={c.name: c.to_dict() for c in grid},
         picks=picks,
+        shipped={**shipped, **{v.name: {"members": list(v.members)} for v in requested if v.is_ensemble}},
         fits={**fits, "wall_s": round(time.perf_counter() - start, 1)},
         model_config=model_config.to_dict(), train_config=train_config.to_dict(),
         input_config={key: value for key, value in inputs.to_dict().items() if key in ("features", "vad", "images", "window")},

@@ -59,13 +59,18 @@ def release(
     model_config: ModelConfig,
     train_config: TrainConfig,
     inputs: ModelInput = ModelInput(),
+    configurations: dict[str, tuple[ModelConfig, TrainConfig, ModelInput]] | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> list[Path]:
-    """Fit each variant on all clips and write ``<variant>.safetensors`` + ``<variant>.json``.
+    """Fit each variant on all clips and write ``<variant>.safetensors``, ``<variant>.onnx`` + ``<variant>.json``.
 
     The temperature and the figures come from the cross-validation ``report``
     made with the same configuration; the ensemble gets a card only.
+    ``configurations`` gives a variant its own model, training and input
+    settings (what a nested report's selection on all clips picked,
+    :func:`~deceptio.training.nested.shipped_configurations`); the others
+    take ``model_config``, ``train_config`` and ``inputs``.
     """
     labels = np.array([item.clip.label for item in data])
     genders = [item.clip.gender for item in data]
@@ -87,16 +92,17 @@ def release(
             written.append(save_card({**common, "members": list(variant.members), "combine": "mean of calibrated probabilities",
                                       "calibration": band}, out_dir))
             continue
+        model_c, train_c, inputs_c = (configurations or {}).get(name, (model_config, train_config, inputs))
         model = fit(
-            variant_images(data, variant, inputs), labels, genders, model_config=model_config, train_config=train_config,
-            window=inputs.window, seed=seed, progress=progress, description=f"fit {name}",
+            variant_images(data, variant, inputs_c), labels, genders, model_config=model_c, train_config=train_c,
+            window=inputs_c.window, seed=seed, progress=progress, description=f"fit {name}",
         )
         card = {
             **common,
-            "input": inputs.for_layout(variant.images).to_dict(),
+            "input": inputs_c.for_layout(variant.images).to_dict(),
             "calibration": Calibration(temperature=report["methods"][name]["temperature"],
                                        inconclusive_band=INCONCLUSIVE_BAND).to_dict(),
-            "train_config": train_config.to_dict(),
+            "train_config": train_c.to_dict(),
             "normalisation": "per recording: each map z-scored per row over the speaker's speech frames; "
             "F0 and centroid drawn relative to the recording's median; no corpus statistics are needed",
         }
@@ -161,6 +167,13 @@ def card_figures(report: dict, method: str) -> dict:
     protocol["dominant_speaker"] = report["data"]["dominant_speaker"]
     protocol["configurations_tried"] = report["protocol"].get("configurations_tried", 1)
     protocol["selection"] = report["protocol"].get("selection", "fixed in advance")
+    shipped = report["protocol"].get("shipped", {}).get(method, {})
+    if "configuration" in shipped:  # a nested report: what the inner CV on all clips picked for this variant
+        grid = report["protocol"]["grid"]
+        protocol["configuration"] = {"name": shipped["configuration"],
+                                     "description": grid[shipped["configuration"]]["description"],
+                                     "inner_gender_balanced_auc": shipped["inner_gender_balanced_auc"],
+                                     "picked_per_outer_fold": report["methods"][method].get("picked", {})}
     return {"cv": cv, "baselines": baselines, "protocol": protocol}
 
 

@@ -194,9 +194,17 @@ def format_report(report: dict) -> str:
         picked = {name: method["picked"] for name, method in methods.items() if "picked" in method}
         lines += ["Grid (fixed in advance; picked per outer fold by the inner CV): " + "; ".join(
             f"`{key}` {row['description']}" for key, row in protocol["grid"].items()), ""]
-        lines += ["| variant | " + " | ".join(protocol["grid"]) + " |", "|" + " --- |" * (len(protocol["grid"]) + 1)]
-        lines += [f"| {name} | " + " | ".join(str(counts.get(key, 0)) for key in protocol["grid"]) + " |"
+        shipped = protocol.get("shipped", {})
+        ship = lambda name: ([shipped[name]["configuration"]] if name in shipped else [])
+        head = list(protocol["grid"]) + (["shipped (inner CV on all clips)"] if shipped else [])
+        lines += ["| variant | " + " | ".join(head) + " |", "|" + " --- |" * (len(head) + 1)]
+        lines += [f"| {name} | " + " | ".join([str(counts.get(key, 0)) for key in protocol["grid"]] + ship(name)) + " |"
                   for name, counts in picked.items()]
+        if shipped:
+            lines += ["", "What a release ships: the configuration the same inner procedure picks on all clips "
+                      "(a speaker-grouped inner CV; its gender-balanced AUC per configuration): " + "; ".join(
+                          f"{name} " + ", ".join(f"{key} {value:.3f}" for key, value in row["inner_gender_balanced_auc"].items())
+                          for name, row in shipped.items() if "inner_gender_balanced_auc" in row) + "."]
         fits = protocol.get("fits", {})
         lines += ["", f"Fits: {fits.get('done', 0)} trained, {fits.get('cached', 0)} from the fold cache; "
                       f"wall time {fits.get('wall_s', 0):.0f} s.", ""]
