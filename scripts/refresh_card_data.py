@@ -1,7 +1,7 @@
 """Rewrite the shipped cards' ``training_data`` block from the corpus, and their figures from the saved report.
 
 The weights are untouched. The counts and figures come from
-``reports/cv_report.json`` (through ``refresh_cards``, which refuses a card
+``reports/nested/cv_report.json``, the report the shipped weights were made with (through ``refresh_cards``, which refuses a card
 whose recipe is not the report's), the voice profile from the corpus's
 features, which the fold cache usually holds already:
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     parser.add_argument("--weights", type=Path, default=REPO / "weights")
-    parser.add_argument("--report", type=Path, default=REPO / "reports" / "cv_report.json")
+    parser.add_argument("--report", type=Path, default=REPO / "reports" / "nested" / "cv_report.json")
     args = parser.parse_args(argv)
     if not default_manifest().is_file():
         print(f"no corpus at {default_manifest()}", file=sys.stderr)

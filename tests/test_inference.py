@@ -55,9 +55,11 @@ def test_an_ensemble_of_members_with_different_windows(tmp_path):
 
     for path in (REPO / "weights").iterdir():
         shutil.copy(path, tmp_path / path.name)
-    card = json.loads((tmp_path / "spec_mfcc.json").read_text())
-    card["input"]["window"] = {"window_frames": 800, "hop_frames": 400}  # the ONNX graph takes any width
-    (tmp_path / "spec_mfcc.json").write_text(json.dumps(card))
+    for name in ("spec_mfcc", "lsf_lpc", "spec_prosody", "prosody"):  # the ONNX graphs take any width
+        card = json.loads((tmp_path / f"{name}.json").read_text())
+        card["input"]["window"] = ({"window_frames": 800, "hop_frames": 400} if name == "spec_mfcc"
+                                   else {"window_frames": 400, "hop_frames": 200})
+        (tmp_path / f"{name}.json").write_text(json.dumps(card))
     ensemble = Detector(tmp_path)
     audio = (16000, synthetic_speech(30.0))
     analysis = ensemble.analyze(audio, variant="ensemble")

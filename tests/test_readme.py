@@ -16,10 +16,19 @@ def test_readme_opens_with_setup_and_test_commands():
     assert commands[1] == "bash .ci/run"
 
 
-def test_readme_table_is_the_reports_table():
+def test_readme_table_is_the_shipped_weights_report():
+    """The README carries the table of the report the shipped cards' figures come from (deceptio train --nested)."""
+    import json
+
+    folder = REPO / "reports" / "nested"
+    figures = json.loads((folder / "cv_report.json").read_text())["methods"]
+    for name in ("spec_mfcc", "lsf_lpc", "spec_prosody", "prosody", "ensemble"):
+        card = json.loads((REPO / "weights" / f"{name}.json").read_text())
+        assert card["cv"]["auc"]["mean"] == figures[name]["metrics"]["auc"]["mean"], name
     readme = (REPO / "README.md").read_text()
-    report = (REPO / "reports" / "cv_report.md").read_text()
+    report = (folder / "cv_report.md").read_text()
     table_rows = [line for line in report.splitlines() if line.startswith("| ")]
     assert len(table_rows) >= 10
     for row in table_rows:
         assert row in readme, f"README lacks the report row {row[:60]}…; run scripts/update_readme_table.py"
+    assert "](reports/nested/reliability.png)" in readme

@@ -124,13 +124,21 @@ def refresh_cards(report: dict, weights_dir: Path, *, variants: tuple[str, ...],
     refused, as its figures would describe another recipe.
     """
     protocol = report["protocol"]
+    recipe = (ModelConfig.from_dict(protocol["model_config"]), TrainConfig.from_dict(protocol["train_config"]),
+              ModelInput.from_settings(protocol.get("input_config", {}), where="report"))
+    recipes = {}
+    if "shipped" in protocol:  # a nested report: each variant's recipe is what its selection on all clips picked
+        from deceptio.training.nested import shipped_configurations
+
+        recipes = {name: settings for name, (_, settings) in shipped_configurations(report, *recipe).items()}
     cards = {name: load_card(weights_dir, name) for name in variants}
     for name, card in cards.items():  # all checked before any is written
         if not card.get("members"):
-            same_model = ModelConfig.from_dict(card["model_config"]) == ModelConfig.from_dict(protocol["model_config"])
-            same_train = TrainConfig.from_dict(card["train_config"]) == TrainConfig.from_dict(protocol["train_config"])
+            model_c, train_c, inputs_c = recipes.get(name, recipe)
+            same_model = ModelConfig.from_dict(card["model_config"]) == model_c
+            same_train = TrainConfig.from_dict(card["train_config"]) == train_c
             trained = ModelInput.from_card(card)
-            same_input = trained.to_dict() == ModelInput.from_settings(protocol.get("input_config", {}), where="report").for_layout(trained.layout).to_dict()
+            same_input = trained.to_dict() == inputs_c.for_layout(trained.layout).to_dict()
             if not (same_model and same_train and same_input):
                 raise WeightsError(f"{name}: the card's model or training configuration is not the report's; "
                                    "retrain (deceptio train) instead of refreshing its figures")
