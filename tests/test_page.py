@@ -278,3 +278,16 @@ def test_the_command_line_headline_keeps_the_same_rule():
     assert lean.startswith("lean: deceptive (not a verdict: it does worse (AUC 0.60) than guessing gender from pitch")
     for card in _shipped_cards():
         assert headline(_analysis(), card).startswith("lean: ") and "better" not in headline(_analysis(), card)
+
+
+def test_a_nested_card_says_the_window_was_picked_inside_the_folds_and_which_it_reads():
+    cards = {card["variant"]: card for card in _shipped_cards()}
+    for name, card in cards.items():
+        text = card_summary(card)
+        nested = card["protocol"]["selection"].startswith("nested")
+        assert ("Measured by nested speaker-grouped" in text) == nested, name
+        if nested and name != "ensemble":
+            frames = card["input"]["window"]["window_frames"]
+            assert f"this model reads {frames // 100} s windows" in text, name
+    plain = dict(cards["prosody"], protocol={"folds": 5, "repeats": 5, "selection": "fixed in advance"})
+    assert "nested" not in card_summary(plain) and "this model reads" not in card_summary(plain)

@@ -159,8 +159,16 @@ def card_summary(card: dict) -> str:
     baselines = card.get("baselines") or {}
     protocol = card.get("protocol") or {}
     data = card.get("training_data") or {}
-    how = (f"speaker-grouped {protocol.get('folds', '?')}-fold cross-validation × {protocol.get('repeats', '?')} repeats"
+    nested = str(protocol.get("selection", "")).startswith("nested")
+    how = (("nested " if nested else "")
+           + f"speaker-grouped {protocol.get('folds', '?')}-fold cross-validation × {protocol.get('repeats', '?')} repeats"
            + (f" on {data['n_clips']} clips of {data['n_speakers']} speakers" if "n_clips" in data and "n_speakers" in data else ""))
+    if nested:
+        how += ", an inner CV on the training speakers picking the window in each fold (the figures include that choice)"
+        shipped = protocol.get("configuration") or {}
+        if shipped.get("description"):
+            how += (f"; this model reads {shipped['description'].split(' (')[0]}, "
+                    "what the same inner CV picked on all clips")
     rows = [
         "| | ROC AUC | 95 % interval | accuracy |",
         "| --- | --- | --- | --- |",

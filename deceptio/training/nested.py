@@ -57,7 +57,7 @@ class Candidate:
 # attention-pooled model, the gender adversary and augmentation are not in it yet (each axis doubles
 # the fits).
 GRID: tuple[Candidate, ...] = (
-    Candidate("w4", "4 s windows, hop 2 s (the shipped configuration)"),
+    Candidate("w4", "4 s windows, hop 2 s (the fixed-window report's)"),
     Candidate("w8", "8 s windows, hop 4 s", window={"window_frames": 800, "hop_frames": 400}),
     Candidate("w16", "16 s windows, hop 8 s", window={"window_frames": 1600, "hop_frames": 800}),
 )
