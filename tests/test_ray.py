@@ -354,8 +354,10 @@ def test_nested_evaluation_on_ray_equals_the_local_one(head, corpus):
             on_ray = nested_cross_validate(data, executor=RayFits(), **settings)
     finally:
         torch.set_num_threads(threads)
-    assert on_ray["protocol"]["fits"]["done"] == local["protocol"]["fits"]["done"] == 2 * (len(GRID) * 2 + 1)
+    # 2 outer folds x (3 configurations x 2 inner folds + 1 refit), and the inner CV on all clips that picks what ships
+    assert on_ray["protocol"]["fits"]["done"] == local["protocol"]["fits"]["done"] == 2 * (len(GRID) * 2 + 1) + len(GRID) * 2
     assert on_ray["protocol"]["picks"] == local["protocol"]["picks"]
+    assert on_ray["protocol"]["shipped"] == local["protocol"]["shipped"]
     largest, other = report_differences(local, on_ray)
     assert other == [] and largest < 1e-6
 
