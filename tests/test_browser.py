@@ -164,7 +164,7 @@ def test_upload_analyze_see_features_and_timeline_then_switch_variant(server, ca
         verdict, seconds, elapsed = _analyze(page)
         first = time.perf_counter() - started  # click to verdict and both figures drawn
         assert "with ensemble" in verdict and abs(seconds - sf.info(LONG_STORY).duration) < 0.5
-        # Every shipped variant trails the pitch-only guess in its own folds: a lean, never a bare verdict.
+        # Every shipped variant trails a baseline in its own folds (the ensemble both): a lean, never a bare verdict.
         assert verdict.startswith("Lean: ") and "not a verdict" in verdict and "does worse" in verdict
         assert "guessing gender from pitch" in verdict
         probability = page.locator("#probability").inner_text()
