@@ -99,6 +99,17 @@ def test_examples_are_the_projects_synthetic_recordings(demo):
     assert audio and all(path.name.startswith("synthetic_") for path in audio)
 
 
+def test_each_examples_voice_label_matches_its_measured_pitch(detector):
+    from deceptio.features.profile import voice_profile
+
+    config = detector.model_input("prosody").features
+    for name in ("synthetic_story_male.flac", "synthetic_statement_female.ogg", "synthetic_long_story_female.ogg"):
+        analysis = detector.analyze(REPO / "assets" / name, variant="prosody")
+        f0 = voice_profile(analysis.features, analysis.speech, config=config).median_f0_hz
+        # 165 Hz: roughly where adult male and female speaking pitch ranges meet
+        assert (f0 > 165) == name.split("_")[-1].startswith("female"), (name, f0)
+
+
 def test_callback_returns_verdict_probability_figures_and_the_cards_figures(demo, detector):
     verdict, probabilities, card_text, panels_text, timeline, features = _callback(demo)(str(EXAMPLE), "spec_mfcc")
     expected = detector.analyze(EXAMPLE, variant="spec_mfcc")
