@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from deceptio.features.profile import VoiceProfile
+from deceptio.modeling.card import ModelInput
 from deceptio.modeling.variants import get_variant
 from deceptio.serving.detector import Analysis
 
@@ -165,10 +166,11 @@ def card_summary(card: dict) -> str:
            + (f" on {data['n_clips']} clips of {data['n_speakers']} speakers" if "n_clips" in data and "n_speakers" in data else ""))
     if nested:
         how += ", an inner CV on the training speakers picking the window in each fold (the figures include that choice)"
-        shipped = protocol.get("configuration") or {}
-        if shipped.get("description"):
-            how += (f"; this model reads {shipped['description'].split(' (')[0]}, "
-                    "what the same inner CV picked on all clips")
+        if protocol.get("configuration") and "input" in card:  # one variant's card: the window it reads is its input's
+            inputs = ModelInput.from_card(card)
+            hop_s = inputs.features.hop_length / inputs.features.sample_rate
+            how += (f"; this model reads {inputs.window.window_frames * hop_s:g} s windows, hop "
+                    f"{inputs.window.hop_frames * hop_s:g} s, what the same inner CV picked on all clips")
     rows = [
         "| | ROC AUC | 95 % interval | accuracy |",
         "| --- | --- | --- | --- |",
