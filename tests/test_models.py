@@ -6,6 +6,7 @@ import torch
 
 from deceptio.errors import ParameterError, UnknownVariantError
 from deceptio.modeling.card import ModelInput
+from deceptio.modeling.images import WindowConfig
 from deceptio.modeling.models import ModelConfig, as_network, create_model, fuse_for_inference
 from deceptio.modeling.variants import MODEL_VARIANTS, VARIANTS, get_variant
 
@@ -167,3 +168,38 @@ def test_later_train_fields_at_their_default_leave_cache_keys_unchanged():
     assert TrainConfig.from_dict(TrainConfig(noise=0.1).to_dict()) == TrainConfig(noise=0.1)
     with pytest.raises(ParameterError):
         TrainConfig(time_stretch=0.6)
+
+
+def test_gradient_reversal_is_identity_forward_and_negates_the_scaled_gradient_backward():
+    from deceptio.training.train import _ReverseGradient
+
+    x = torch.randn(5, 3, requires_grad=True)
+    y = _ReverseGradient.apply(x, 0.25)
+    assert torch.equal(y, x)
+    (y * torch.arange(3.0)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), -0.25 * np.tile(np.arange(3.0), (5, 1)))
+
+
+def test_adversaries_skip_unknown_genders_and_are_not_part_of_the_shipped_model():
+    from deceptio.training.train import Adversaries, TrainConfig, fit
+
+    heads = Adversaries(8, ["F", "M", "unknown"], ["a", "b", "a"])
+    assert heads.speaker.out_features == 2 and np.isnan(heads.gender_target[2])
+    embedding = torch.randn(2, 8)
+    only_unknown = heads.loss(embedding, np.array([2, 2]), 1.0)  # no gender term, only the speaker's (scaled by 1/ln 2)
+    speaker_only = torch.nn.functional.cross_entropy(heads.speaker(embedding), torch.zeros(2, dtype=torch.long)) / np.log(2)
+    assert torch.allclose(only_unknown, speaker_only)
+    rng = np.random.default_rng(0)
+    images = [rng.normal(size=(8, 300)).astype(np.float32) for _ in range(6)]
+    labels, genders, speakers = np.array([0, 1, 0, 1, 0, 1]), ["F", "F", "M", "M", "F", "M"], list("aabbcc")
+    small = ModelConfig(width=4)
+    window = WindowConfig(window_frames=100, hop_frames=50)
+    plain = fit(images, labels, genders, model_config=small, train_config=TrainConfig(epochs=2, time_mask=10), window=window)
+    hidden = fit(images, labels, genders, speakers=speakers, model_config=small,
+                 train_config=TrainConfig(epochs=2, time_mask=10, adversary=1.0), window=window)
+    assert plain.state_dict().keys() == hidden.state_dict().keys()  # the heads stay behind
+    # The reversed gradient reaches the network: same seed, same crops, different weights.
+    assert not torch.allclose(plain.conv1.weight, hidden.conv1.weight)
+    with pytest.raises(ParameterError, match="speakers"):
+        fit(images, labels, genders, speakers=speakers[:3], model_config=small,
+            train_config=TrainConfig(epochs=1, time_mask=10, adversary=1.0), window=window)

@@ -132,7 +132,7 @@ def fold_logits(
         return np.load(cached, allow_pickle=False), False
     model = fit(
         [images[i] for i in train], labels[train], [data[i].clip.gender for i in train],
-        model_config=model_config, train_config=train_config, window=inputs.window, seed=fit_seed,
+        speakers=[data[i].clip.speaker for i in train], model_config=model_config, train_config=train_config, window=inputs.window, seed=fit_seed,
     )
     network = as_network(model)
     logits = np.array([

@@ -94,7 +94,8 @@ def release(
             continue
         model_c, train_c, inputs_c = (configurations or {}).get(name, (model_config, train_config, inputs))
         model = fit(
-            variant_images(data, variant, inputs_c), labels, genders, model_config=model_c, train_config=train_c,
+            variant_images(data, variant, inputs_c), labels, genders, speakers=[item.clip.speaker for item in data],
+            model_config=model_c, train_config=train_c,
             window=inputs_c.window, seed=seed, progress=progress, description=f"fit {name}",
         )
         card = {

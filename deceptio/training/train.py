@@ -15,7 +15,7 @@ from deceptio.modeling.models import ModelConfig, SlimResNet, create_model
 from deceptio.training.metrics import label_balance_weights
 from deceptio.settings import Settings, setting
 
-__all__ = ["TrainConfig", "clip_weights", "fit"]
+__all__ = ["TrainConfig", "clip_weights", "fit", "Adversaries"]
 
 _BALANCE = ("none", "label", "gender_label")
 
@@ -39,6 +39,9 @@ class TrainConfig(Settings):
     mixup: float = setting(0.0, ge=0)  # Beta(mixup, mixup) blend of each crop with another of the batch, targets blended alike; 0 = off
     time_stretch: float = setting(0.0, ge=0, lt=0.5)  # crops of window * U(1 - s, 1 + s) frames resampled to the window: speed perturbation
     noise: float = setting(0.0, ge=0)  # std of Gaussian noise added to the (z-scored) images
+    # Weight of the adversaries (Ganin & Lempitsky 2015): heads on the pooled embedding that predict the
+    # subject's gender and the speaker, behind a gradient reversal, so the network learns to hide both; 0 = off.
+    adversary: float = setting(0.0, ge=0)
 
     def key_dict(self) -> dict:
         """:meth:`to_dict` without the later fields left at their default (off).
@@ -53,7 +56,7 @@ class TrainConfig(Settings):
         return values
 
 
-_LATER_FIELDS = ("mixup", "time_stretch", "noise")
+_LATER_FIELDS = ("mixup", "time_stretch", "noise", "adversary")
 _DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 
 
@@ -117,11 +120,56 @@ def _mixup(batch: np.ndarray, target: np.ndarray, alpha: float, rng: np.random.G
     return mixed.astype(np.float32), (lam * target + (1 - lam) * target[partner]).astype(np.float32)
 
 
+class _ReverseGradient(torch.autograd.Function):
+    """Identity forward; the gradient multiplied by ``-weight`` backward (gradient reversal)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: float) -> torch.Tensor:
+        ctx.weight = weight
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return -ctx.weight * grad, None
+
+
+class Adversaries(nn.Module):
+    """Training-only heads that try to read the subject's gender and the speaker from a window's embedding.
+
+    Their losses train the heads; the reversed gradient trains the network to
+    make both unreadable. They are not part of the shipped model. Clips of
+    unknown gender add nothing to the gender loss; the speaker head has one
+    class per training speaker (only when there are at least two).
+    """
+
+    def __init__(self, width: int, genders: list[str], speakers: list[str]) -> None:
+        super().__init__()
+        self.gender_target = np.array([{"F": 1.0, "M": 0.0}.get(g, np.nan) for g in genders], dtype=np.float32)
+        names = sorted(set(speakers))
+        self.speaker_target = np.array([names.index(s) for s in speakers], dtype=np.int64)
+        self.gender = nn.Linear(width, 1)
+        self.speaker = nn.Linear(width, len(names)) if len(names) >= 2 else None
+        self._speaker_scale = 1.0 / np.log(max(len(names), 2))  # a chance-level speaker loss weighs as the gender one
+
+    def loss(self, embedding: torch.Tensor, chosen: np.ndarray, weight: float) -> torch.Tensor:
+        reversed_ = _ReverseGradient.apply(embedding, weight)
+        gender = torch.from_numpy(self.gender_target[chosen])
+        known = ~torch.isnan(gender)
+        total = embedding.new_zeros(())
+        if known.any():
+            total = total + nn.functional.binary_cross_entropy_with_logits(self.gender(reversed_).squeeze(-1)[known], gender[known])
+        if self.speaker is not None:
+            speaker = torch.from_numpy(self.speaker_target[chosen])
+            total = total + self._speaker_scale * nn.functional.cross_entropy(self.speaker(reversed_), speaker)
+        return total
+
+
 def fit(
     images: list[np.ndarray],
     labels: np.ndarray,
     genders: list[str],
     *,
+    speakers: list[str] | None = None,
     model_config: ModelConfig,
     train_config: TrainConfig,
     window: WindowConfig = WindowConfig(),
@@ -133,7 +181,11 @@ def fit(
 
     Each epoch draws as many random window crops as the clips hold windows,
     clips chosen with :func:`clip_weights`, so long clips do not outvote
-    short ones and gender does not predict the label.
+    short ones and gender does not predict the label. With
+    ``train_config.adversary`` > 0, :class:`Adversaries` for gender and
+    ``speakers`` (one name per clip; each clip its own speaker if not given)
+    train beside the network behind a gradient reversal whose weight ramps
+    from 0 to ``adversary`` (``2 / (1 + exp(-10 p)) - 1`` of it at progress ``p``).
     """
     if len(images) != len(labels):
         raise ParameterError(f"{len(images)} images but {len(labels)} labels")
@@ -151,15 +203,24 @@ def fit(
     steps_per_epoch = max(1, -(-per_epoch // train_config.batch_size))
 
     model = create_model(model_config)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=train_config.learning_rate, weight_decay=train_config.weight_decay)
+    parameters = list(model.parameters())
+    adversaries = None
+    if train_config.adversary:
+        if speakers is not None and len(speakers) != len(images):
+            raise ParameterError(f"{len(images)} images but {len(speakers)} speakers")
+        adversaries = Adversaries(model_config.width * 8, list(genders),
+                                  list(speakers) if speakers is not None else [str(i) for i in range(len(images))])
+        parameters += list(adversaries.parameters())
+    optimiser = torch.optim.AdamW(parameters, lr=train_config.learning_rate, weight_decay=train_config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=train_config.learning_rate, total_steps=train_config.epochs * steps_per_epoch, pct_start=0.25
     )
     loss_fn = nn.BCEWithLogitsLoss()
     smooth = train_config.label_smoothing
     model.train()
-    bar = tqdm(total=train_config.epochs * steps_per_epoch, desc=description, unit="step", disable=not progress, leave=False)
-    for _ in range(train_config.epochs):
+    total_steps = train_config.epochs * steps_per_epoch
+    bar = tqdm(total=total_steps, desc=description, unit="step", disable=not progress, leave=False)
+    for epoch in range(train_config.epochs):
         order = rng.choice(len(images), size=steps_per_epoch * train_config.batch_size, p=probabilities)
         for step in range(steps_per_epoch):
             chosen = order[step * train_config.batch_size : (step + 1) * train_config.batch_size]
@@ -169,9 +230,14 @@ def fit(
                 batch += rng.normal(0.0, train_config.noise, size=batch.shape).astype(np.float32)
             if train_config.mixup:
                 batch, target = _mixup(batch, target, train_config.mixup, rng)
-            logits = model(torch.from_numpy(batch).unsqueeze(1))
             target = torch.from_numpy(target)
-            loss = loss_fn(logits, target)
+            if adversaries is None:
+                loss = loss_fn(model(torch.from_numpy(batch).unsqueeze(1)), target)
+            else:
+                embedding = torch.flatten(model.avgpool(model.features(torch.from_numpy(batch).unsqueeze(1))), 1)
+                done = (epoch * steps_per_epoch + step) / total_steps
+                weight = train_config.adversary * (2.0 / (1.0 + np.exp(-10.0 * done)) - 1.0)
+                loss = loss_fn(model.fc(embedding).squeeze(-1), target) + adversaries.loss(embedding, chosen, float(weight))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
