@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from deceptio.paths import REPO
 from deceptio.training.data import default_manifest, extract_dataset, load_dataset
 from deceptio.serving.detector import Detector
-from deceptio.modeling.scoring import sigmoid, window_logits
+from deceptio.modeling.scoring import recording_logit, sigmoid
 from deceptio.training.metrics import roc_auc
 
 DEFAULT_MANIFEST = default_manifest()
@@ -53,9 +53,8 @@ def _torch_p(detector: Detector, networks: dict, images: dict, name: str) -> flo
     p = []
     for member in members:
         settings = detector.model_input(member)
-        logits, _ = window_logits(networks[member], [images[part] for part in settings.layout],
-                                  window=settings.window.window_frames, hop=settings.window.hop_frames)
-        p.append(float(sigmoid(logits.mean() / detector.calibration(member).temperature)))
+        logit = recording_logit(networks[member], [images[part] for part in settings.layout], settings.window)
+        p.append(float(sigmoid(logit / detector.calibration(member).temperature)))
     return float(np.mean(p))
 
 

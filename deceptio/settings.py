@@ -156,9 +156,18 @@ class Settings:
         if not ok:
             raise ParameterError(f"{type(self).__name__}.{name}={getattr(self, name)!r} must be {rule}")
 
+    # Fields added after cards and cache keys were first written: left out of to_dict() while at their
+    # default, so that what was written before they existed (which behaved as the default does) still matches.
+    _LATER: typing.ClassVar[tuple[str, ...]] = ()
+
     def to_dict(self) -> dict[str, Any]:
-        """The settings as a JSON-ready dict, field name to value, in field order."""
-        return dataclasses.asdict(self)
+        """The settings as a JSON-ready dict, field name to value, in field order (later fields only when set)."""
+        values = dataclasses.asdict(self)
+        defaults = {field.name: field.default for field in dataclasses.fields(self)}
+        for name in self._LATER:
+            if values[name] == defaults[name]:
+                del values[name]
+        return values
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]):

@@ -49,10 +49,26 @@ class ImageConfig(Settings):
 
 @dataclass(frozen=True)
 class WindowConfig(Settings):
-    """How a recording's image is cut for the network: windows of ``window_frames``, one every ``hop_frames``."""
+    """How a recording's image is cut for the network: windows of ``window_frames``, one every ``hop_frames``.
 
-    window_frames: int = setting(400, ge=1)  # 4 s analysis windows
+    With ``whole``, a model reads the whole recording at once (an attention-pooled
+    model, :class:`~deceptio.modeling.models.ModelConfig` ``pooling="attention"``):
+    it trains on random crops of ``window_frames`` and scores the whole image,
+    wrapped to ``window_frames`` when shorter (as training crops are).
+    """
+
+    _LATER = ("whole",)
+
+    window_frames: int = setting(400, ge=1)  # 4 s analysis windows (a whole-recording model's training crops)
     hop_frames: int = setting(200, ge=1)  # 50 % overlap when scoring
+    whole: bool = setting(False)  # score the whole recording as one window
+
+    def scoring(self, frames: int) -> tuple[int, int]:
+        """``(window, hop)`` in frames that scoring an image of ``frames`` frames cuts."""
+        if self.whole:
+            length = max(int(frames), self.window_frames)
+            return length, length
+        return self.window_frames, self.hop_frames
 
 
 def image_rows(name: str, features: FeatureConfig, images: ImageConfig) -> int:

@@ -33,11 +33,16 @@ class ModelConfig(Settings):
     Checked on construction (see :class:`~deceptio.settings.Settings`).
     """
 
+    _LATER = ("pooling",)
+
     in_channels: int = setting(1, ge=1)  # feature images are stacked vertically into one channel
     width: int = setting(16, ge=4)  # channels of the first stage, doubled at each of the four stages
     layers: tuple[int, int, int, int] = setting((1, 1, 1, 1), ge=1)  # BasicBlocks per stage; ~1,000 windows cannot feed a ResNet-18
     dropout: float = setting(0.3, ge=0, lt=1)  # before the classifier
     time_pool: int = setting(2, ge=1)  # average adjacent 10 ms frames first: halves the cost, 20 ms still resolves prosody
+    # How the last stage's cells become one embedding: "mean" over rows and time, or "attention": the mean over rows,
+    # then a softmax-weighted sum over time (for a model that reads a whole recording, WindowConfig(whole=True)).
+    pooling: str = setting("mean", choices=("mean", "attention"))
 
 
 def _conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -85,6 +90,9 @@ class SlimResNet(nn.Module):
         self.layer3 = self._make_layer(width * 4, config.layers[2], stride=2)
         self.layer4 = self._make_layer(width * 8, config.layers[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        # One attention score per last-stage time cell, from its row-mean activation; zero-initialised, so
+        # training starts from mean pooling.
+        self.attention = nn.Linear(width * 8, 1) if config.pooling == "attention" else None
         self.fc = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(width * 8, 1))
         self.scoring_only = False  # True on the copies fuse_for_inference makes
         for module in self.modules():
@@ -98,6 +106,9 @@ class SlimResNet(nn.Module):
         for module in self.modules():
             if isinstance(module, BasicBlock):
                 nn.init.zeros_(module.bn2.weight)
+        if self.attention is not None:
+            nn.init.zeros_(self.attention.weight)
+            nn.init.zeros_(self.attention.bias)
 
     def _make_layer(self, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
         downsample = None
@@ -122,7 +133,28 @@ class SlimResNet(nn.Module):
         return self._head(self.features(x))
 
     def _head(self, activations: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.avgpool(activations), 1)).squeeze(-1)
+        return self.fc(self.embedding(activations)).squeeze(-1)
+
+    def time_weights(self, activations: torch.Tensor) -> torch.Tensor:
+        """How much each last-stage time cell counts, ``(batch, cells_frames)``, summing to 1 (uniform for mean pooling)."""
+        if self.attention is None:
+            cells = activations.shape[-1]
+            return activations.new_full((activations.shape[0], cells), 1.0 / cells)
+        return torch.softmax(self.attention(activations.mean(dim=2).transpose(1, 2)).squeeze(-1), dim=-1)
+
+    def embedding(self, activations: torch.Tensor) -> torch.Tensor:
+        """The pooled embedding ``(batch, width * 8)`` the head (and the training adversaries) read."""
+        if self.attention is None:
+            return torch.flatten(self.avgpool(activations), 1)
+        return torch.einsum("nct,nt->nc", activations.mean(dim=2), self.time_weights(activations))
+
+    def logits_and_cam(self, activations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the class activation map of last-stage ``activations``; see :meth:`forward_cam`."""
+        linear = self.fc[-1]
+        cam = torch.einsum("nchw,c->nhw", activations, linear.weight[0])
+        if self.attention is not None:  # each time cell weighted by its attention, relative to a uniform share
+            cam = cam * (self.time_weights(activations) * activations.shape[-1])[:, None, :]
+        return cam.mean(dim=(1, 2)) + linear.bias[0], cam
 
     def forward_cam(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and the class activation map of the last stage (Zhou et al. 2016), forward only.
@@ -132,7 +164,10 @@ class SlimResNet(nn.Module):
         ``cam[h, w] = fc.weight · activation[:, h, w]`` (dropout is off in
         eval mode). So the map is an exact decomposition of the logit over
         the last stage's cells (about rows/32 × frames/64), with no gradient.
-        Positive cells raised p(deceptive), negative ones lowered it.
+        Positive cells raised p(deceptive), negative ones lowered it. With
+        attention pooling each time cell ``w`` is multiplied by ``W a_w``
+        (its attention weight times the ``W`` cells), and the identity holds
+        the same way.
 
         Returns
         -------
@@ -140,10 +175,7 @@ class SlimResNet(nn.Module):
         cam : torch.Tensor [shape=(batch, cells_rows, cells_frames)], in logit units
         """
         with torch.inference_mode():
-            activations = self.features(x)
-            linear = self.fc[-1]
-            cam = torch.einsum("nchw,c->nhw", activations, linear.weight[0])
-            return cam.mean(dim=(1, 2)) + linear.bias[0], cam
+            return self.logits_and_cam(self.features(x))
 
 
 def create_model(config: ModelConfig | None = None) -> SlimResNet:
@@ -207,10 +239,7 @@ class _CamGraph(nn.Module):
         self.model = model
 
     def forward(self, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        activations = self.model.features(windows)
-        linear = self.model.fc[-1]
-        cam = torch.einsum("nchw,c->nhw", activations, linear.weight[0])
-        return cam.mean(dim=(1, 2)) + linear.bias[0], cam
+        return self.model.logits_and_cam(self.model.features(windows))
 
 
 def export_onnx(model: SlimResNet, path: str | Path, *, rows: int, window: int) -> Path:

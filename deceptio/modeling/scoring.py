@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from scipy.special import expit
 
-from deceptio.modeling.images import cut_windows, window_starts
+from deceptio.modeling.images import WindowConfig, cut_windows, window_starts
 
-__all__ = ["VERDICTS", "Network", "sigmoid", "verdict_for", "window_logits", "window_outputs"]
+__all__ = ["VERDICTS", "Network", "sigmoid", "verdict_for", "window_logits", "window_outputs", "recording_logit"]
 
 VERDICTS = ("truthful", "deceptive", "inconclusive")
 
@@ -57,3 +57,11 @@ def window_logits(
     """Logits of every analysis window of one image (or a list of them, stacked), and the windows' start frames."""
     parts = list(window_outputs(network, image, window=window, hop=hop, batch_size=batch_size))
     return np.concatenate([logits for _, logits, _ in parts]), np.concatenate([starts for starts, _, _ in parts])
+
+
+def recording_logit(network: Network, image: np.ndarray | list[np.ndarray], window: WindowConfig) -> float:
+    """The logit of a whole recording's image under a model's window settings: the mean of its windows' logits
+    (a whole-recording model's one logit)."""
+    frames = (image[0] if isinstance(image, (list, tuple)) else image).shape[1]
+    length, hop = window.scoring(frames)
+    return float(window_logits(network, image, window=length, hop=hop)[0].mean())

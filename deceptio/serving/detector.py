@@ -15,7 +15,7 @@ from deceptio.features import FeatureConfig, check_threads, compute_features
 from deceptio.modeling.card import Calibration, ModelInput, available_cards, calibration_of, checked_onnx_path, load_card
 from deceptio.modeling.images import feature_images, stack_images
 from deceptio.modeling.saliency import image_saliency
-from deceptio.modeling.scoring import VERDICTS, sigmoid, verdict_for, window_logits
+from deceptio.modeling.scoring import VERDICTS, sigmoid, verdict_for, window_logits, window_outputs
 from deceptio.modeling.variants import ENSEMBLE
 from deceptio.paths import DEFAULT_WEIGHTS
 from deceptio.serving.onnx import OnnxNetwork
@@ -292,8 +292,8 @@ class Detector:
         for loaded in self._member_models(variant):
             name = loaded.card["variant"]
             image = stack_images(images, loaded.input.layout)
-            maps[name] = image_saliency(loaded.model, image, window=loaded.input.window.window_frames,
-                                        hop=loaded.input.window.hop_frames)
+            window, hop = loaded.input.window.scoring(image.shape[1])
+            maps[name] = image_saliency(loaded.model, image, window=window, hop=hop)
         return maps
 
     def _member_models(self, variant: str) -> list[_Loaded]:
@@ -312,30 +312,57 @@ class Detector:
         images = feature_images(features, frames, needed, config=settings.images, sample_rate=settings.features.sample_rate)
         # Members may cut windows of different lengths: the timeline shows the windows of the member with the
         # shortest hop, and each other member adds, to each of them, its own window whose centre is nearest.
-        shown = _timeline_member(members).input.window
-        window_p, member_p, starts = [], {}, None
-        for loaded in members:
-            name = loaded.card["variant"]
-            parts = [images[part] for part in loaded.input.layout]  # stacked window by window
-            window = loaded.input.window
-            logits, own_starts = window_logits(loaded.model, parts, window=window.window_frames, hop=window.hop_frames)
-            temperature = loaded.calibration.temperature
-            member_p[name] = float(sigmoid(logits.mean() / temperature))
-            if window == shown and starts is None:
-                starts = own_starts
-            window_p.append((window, own_starts, sigmoid(logits / temperature)))
         n = frames.size
-        centres = lambda w, at: at + min(w.window_frames, n) / 2.0
-        timeline = [p if window == shown else p[_nearest(centres(window, at), centres(shown, starts))]
-                    for window, at, p in window_p]
+        parts = {m.card["variant"]: _member_timeline(m, [images[part] for part in m.input.layout], n) for m in members}
+        member_p = {name: part.p for name, part in parts.items()}
+        shown = parts[_timeline_member(members).card["variant"]]
+        timeline = [part.window_p if part is shown else part.window_p[_nearest(part.centres, shown.centres)]
+                    for part in parts.values()]
         return FrameScore(
             p=float(np.mean(list(member_p.values()))),
             members=member_p,
             window_p=np.mean(timeline, axis=0),
-            starts=starts,
+            starts=shown.starts,
             images=images,
-            window_frames=shown.window_frames,
+            window_frames=shown.width,
         )
+
+
+@dataclass(frozen=True)
+class _MemberTimeline:
+    p: float  # calibrated p(deceptive) of the recording
+    starts: np.ndarray  # first frame of each timeline stretch
+    width: int  # frames of each stretch
+    window_p: np.ndarray  # calibrated p(deceptive) of each stretch
+
+    @property
+    def centres(self) -> np.ndarray:
+        return self.starts + self.width / 2.0
+
+
+def _member_timeline(loaded: _Loaded, parts: list[np.ndarray], n: int) -> _MemberTimeline:
+    """One model's score of ``n`` frames and its timeline.
+
+    A window model: p of each window. A whole-recording model (one window,
+    attention over time): each last-stage time cell's share of the one logit,
+    ``mean over rows of its cam + bias``, whose mean over the cells is the
+    recording's logit exactly (see :meth:`~deceptio.modeling.models.SlimResNet.forward_cam`).
+    """
+    settings = loaded.input.window
+    window, hop = settings.scoring(n)
+    temperature = loaded.calibration.temperature
+    if not settings.whole:
+        logits, starts = window_logits(loaded.model, parts, window=window, hop=hop)
+        return _MemberTimeline(float(sigmoid(logits.mean() / temperature)), starts, min(window, n),
+                               sigmoid(logits / temperature))
+    [(_, logits, cams)] = list(window_outputs(loaded.model, parts, window=window, hop=hop))
+    columns = cams[0].astype(np.float64).mean(axis=0)
+    cell_logits = columns + (float(logits[0]) - float(columns.mean()))
+    per_cell = window / columns.size
+    starts = np.floor(np.arange(columns.size) * per_cell).astype(np.int64)
+    inside = starts < n  # a short recording was wrapped to the training crop: its repeats are not shown twice
+    return _MemberTimeline(float(sigmoid(logits[0] / temperature)), starts[inside], max(1, int(round(per_cell))),
+                           sigmoid(cell_logits[inside] / temperature))
 
 
 @dataclass(frozen=True)
@@ -347,12 +374,13 @@ class FrameScore:
     window_p: np.ndarray
     starts: np.ndarray  # first frame of each window, as an index into the scored frames
     images: dict[str, np.ndarray]  # the normalised feature images the models read
-    window_frames: int  # the length of the windows of ``window_p``
+    window_frames: int  # the length of the windows of ``window_p`` (a whole-recording model's: of its time cells)
 
 
 def _timeline_member(members: list["_Loaded"]) -> "_Loaded":
-    """The member whose windows a timeline shows: the shortest hop (then window), the first of equals."""
-    return min(members, key=lambda m: (m.input.window.hop_frames, m.input.window.window_frames))
+    """The member whose windows a timeline shows: the shortest hop (then window), the first of equals; a
+    whole-recording model's time cells are shorter than any window."""
+    return min(members, key=lambda m: (not m.input.window.whole, m.input.window.hop_frames, m.input.window.window_frames))
 
 
 def _nearest(centres: np.ndarray, targets: np.ndarray) -> np.ndarray:

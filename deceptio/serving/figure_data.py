@@ -278,6 +278,7 @@ class TimelineView:
     header: str  # variant, windows, their length and hop
     window_s: float | None  # seconds of speech per window, when known
     hop_s: float | None
+    unit: str = "window"  # what a bar is: a "window" scored alone, or a "stretch" of one whole-recording score
 
 
 def _reads(variant: str) -> set[str]:
@@ -723,7 +724,12 @@ def timeline_view(
     n = len(analysis.windows)
     header = f"{analysis.variant}: p(deceptive) of {n} window{'s' if n != 1 else ''}"
     window_s = hop = None
-    if window is not None:
+    unit = "stretch" if window is not None and window.whole else "window"
+    if unit == "stretch":
+        # One score of the whole recording: the bars are its time cells' attention-weighted shares of it.
+        header = (f"{analysis.variant}: one score of the whole recording, shown as the share of each of {n} "
+                  "stretches (weighted by the model's attention), as p(deceptive)")
+    elif window is not None:
         window_s, hop = window.window_frames * hop_s, window.hop_frames * hop_s
         header += f", each {window_s:g} s of speech, one every {hop:g} s"
     return TimelineView(
@@ -732,5 +738,5 @@ def timeline_view(
         band=band, p_deceptive=float(analysis.p_deceptive),
         legend={key: label.format(low=low, high=high) for key, (label, _) in CATEGORIES.items()},
         colours={key: colour for key, (_, colour) in CATEGORIES.items()},
-        header=header, window_s=window_s, hop_s=hop,
+        header=header, window_s=window_s, hop_s=hop, unit=unit,
     )

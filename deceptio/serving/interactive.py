@@ -290,7 +290,7 @@ def timeline_plot(analysis, *, config: FeatureConfig = FeatureConfig(), window: 
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+    return f"{n} {noun}{'' if n == 1 else 'es' if noun.endswith(('ch', 'sh', 's', 'x')) else 's'}"
 
 
 def _describe_features(view: FeatureView) -> str:
@@ -315,7 +315,9 @@ def _describe_timeline(view: TimelineView) -> str:
     length = (f" ({view.window_s:g} s of speech each, one every {view.hop_s:g} s)" if view.window_s is not None else "")
     low, high = 0.5 - view.band, 0.5 + view.band
     where = "inside" if low < view.p_deceptive < high else "outside"
-    return (f"p(deceptive) of {_count(len(view.bars), 'window')}{length} scored by {view.variant} over "
+    what = (f"p(deceptive) of {_count(len(view.bars), 'window')}{length}" if view.unit == "window" else
+            f"one whole-recording p(deceptive) as the attention-weighted shares of {_count(len(view.bars), 'stretch')}")
+    return (f"{what} scored by {view.variant} over "
             f"{view.edges[1]:.0f} s, under the recording's level envelope: {counts['deceptive']} lean deceptive, "
             f"{counts['truthful']} lean truthful, {counts['inconclusive']} inconclusive. The whole recording's "
             f"p(deceptive) is {view.p_deceptive:.2f}, {where} the inconclusive band {low:.2f}–{high:.2f}.")

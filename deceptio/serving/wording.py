@@ -169,8 +169,12 @@ def card_summary(card: dict) -> str:
         if protocol.get("configuration") and "input" in card:  # one variant's card: the window it reads is its input's
             inputs = ModelInput.from_card(card)
             hop_s = inputs.features.hop_length / inputs.features.sample_rate
-            how += (f"; this model reads {inputs.window.window_frames * hop_s:g} s windows, hop "
-                    f"{inputs.window.hop_frames * hop_s:g} s, what the same inner CV picked on all clips")
+            if inputs.window.whole:
+                how += (f"; this model reads the whole recording at once, its time weighted by attention (trained on "
+                        f"{inputs.window.window_frames * hop_s:g} s crops), what the same inner CV picked on all clips")
+            else:
+                how += (f"; this model reads {inputs.window.window_frames * hop_s:g} s windows, hop "
+                        f"{inputs.window.hop_frames * hop_s:g} s, what the same inner CV picked on all clips")
     rows = [
         "| | ROC AUC | 95 % interval | accuracy |",
         "| --- | --- | --- | --- |",

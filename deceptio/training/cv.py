@@ -20,7 +20,7 @@ from deceptio.features.config import LEGACY_FEATURES
 from deceptio.modeling.card import ModelInput
 from deceptio.modeling.images import feature_images, stack_images
 from deceptio.modeling.models import ModelConfig, as_network
-from deceptio.modeling.scoring import sigmoid, window_logits
+from deceptio.modeling.scoring import recording_logit, sigmoid
 from deceptio.modeling.variants import Variant, get_variant
 from deceptio.training.data import ClipFeatures
 from deceptio.training.metrics import fit_temperature
@@ -132,13 +132,11 @@ def fold_logits(
         return np.load(cached, allow_pickle=False), False
     model = fit(
         [images[i] for i in train], labels[train], [data[i].clip.gender for i in train],
-        speakers=[data[i].clip.speaker for i in train], model_config=model_config, train_config=train_config, window=inputs.window, seed=fit_seed,
+        speakers=[data[i].clip.speaker for i in train], model_config=model_config, train_config=train_config,
+        window=inputs.window, seed=fit_seed,
     )
     network = as_network(model)
-    logits = np.array([
-        window_logits(network, images[i], window=inputs.window.window_frames, hop=inputs.window.hop_frames)[0].mean()
-        for i in test
-    ])
+    logits = np.array([recording_logit(network, images[i], inputs.window) for i in test])
     if cached is not None:  # written whole or not at all: a run killed here leaves no half file to resume from
         cached.parent.mkdir(parents=True, exist_ok=True)
         partial = cached.with_suffix(".partial.npy")

@@ -94,7 +94,9 @@ def shipped_configurations(report: dict, model_config: ModelConfig, train_config
     if "shipped" not in protocol:
         raise ParameterError("the report holds no selection on all clips: make it with deceptio evaluate --nested "
                              "(this version) or deceptio train --nested")
-    if (model_config.to_dict(), train_config.to_dict()) != (protocol["model_config"], protocol["train_config"]):
+    # Compared as settings, not as dicts: a report written before a later field existed holds its default.
+    if (model_config, train_config) != (ModelConfig.from_dict(protocol["model_config"]),
+                                        TrainConfig.from_dict(protocol["train_config"])):
         raise ParameterError("the model or training settings are not the ones the nested report was made with")
     grid = {name: Candidate(name, **row) for name, row in protocol["grid"].items()}
     return {name: (row["configuration"], grid[row["configuration"]].apply(model_config, train_config, inputs))

@@ -234,7 +234,7 @@ def fit(
             if adversaries is None:
                 loss = loss_fn(model(torch.from_numpy(batch).unsqueeze(1)), target)
             else:
-                embedding = torch.flatten(model.avgpool(model.features(torch.from_numpy(batch).unsqueeze(1))), 1)
+                embedding = model.embedding(model.features(torch.from_numpy(batch).unsqueeze(1)))
                 done = (epoch * steps_per_epoch + step) / total_steps
                 weight = train_config.adversary * (2.0 / (1.0 + np.exp(-10.0 * done)) - 1.0)
                 loss = loss_fn(model.fc(embedding).squeeze(-1), target) + adversaries.loss(embedding, chosen, float(weight))
