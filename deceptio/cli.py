@@ -255,6 +255,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from deceptio.paths import default_cache_dir
     from deceptio.training.release import release
 
     data, report, variants, (model_config, train_config, inputs) = _cross_validate(args)
@@ -272,6 +273,7 @@ def _train(args: argparse.Namespace) -> int:
         data, report, variants=variants, out_dir=Path(args.out), data_name=name,
         data_about=_DATA_ABOUT if shipped_corpus else None, model_config=model_config,
         train_config=train_config, inputs=inputs, configurations=configurations,
+        cache_dir=None if args.no_cache else Path(args.cache_dir or default_cache_dir()),
     )
     for path in written:
         print(f"wrote {path}")

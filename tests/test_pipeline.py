@@ -190,13 +190,14 @@ def test_screening_sets_the_count_of_configurations_tried_only_for_its_own_confi
 
 
 @pytest.mark.timeout(900)  # about 2 minutes here: 80 small fits, the same run from the cache, then a release
-def test_nested_evaluation_picks_per_outer_fold_and_resumes_from_the_fold_cache(trained, capsys):
+def test_nested_evaluation_picks_per_outer_fold_and_resumes_from_the_fold_cache(trained, capsys, tiny_emodb, monkeypatch):
     from deceptio.modeling.card import ModelInput
     from deceptio.modeling.models import ModelConfig
     from deceptio.training.nested import GRID
     from deceptio.training.train import TrainConfig
 
     root, _ = trained
+    monkeypatch.setenv("DECEPTIO_EMODB", str(tiny_emodb))  # the pretraining configuration's related task, small
     args = ["evaluate", "--nested", "--data", str(root / "data" / "manifest.csv"), "--folds", "2", "--repeats", "1",
             "--inner-folds", "2", "--cache-dir", str(root / "cache"), "--set", "train.epochs=1", "model.width=4"]
     assert main([*args, "--report-dir", str(root / "n1")]) == 0
@@ -209,7 +210,7 @@ def test_nested_evaluation_picks_per_outer_fold_and_resumes_from_the_fold_cache(
         assert sum(report["methods"][name]["picked"].values()) == 2
     assert set(report["methods"]) >= {"ensemble", "majority", "gender_pitch", "mfcc_logreg"}  # baselines, same folds
     fits = protocol["fits"]
-    # Per variant: 2 outer folds x (3 configurations x 2 inner folds + 1 refit), and the inner CV on all clips.
+    # Per variant: 2 outer folds x (the configurations x 2 inner folds + 1 refit), and the inner CV on all clips.
     assert fits["done"] + fits["cached"] == 4 * (2 * (len(GRID) * 2 + 1) + len(GRID) * 2)
     for name in ("spec_mfcc", "lsf_lpc", "spec_prosody", "prosody"):
         shipped = protocol["shipped"][name]
@@ -222,6 +223,10 @@ def test_nested_evaluation_picks_per_outer_fold_and_resumes_from_the_fold_cache(
     assert fits["cached"] == sum(report["methods"][name]["picked"]["w4"] for name in models)
     out = capsys.readouterr().out
     assert "Grid (fixed in advance" in out and "Fits:" in out and "What a release ships" in out
+    pretraining = [c.name for c in GRID if c.train.get("pretrain_epochs")]
+    for name in models:  # the related task's AUC, for each configuration that pretrains on it
+        assert set(report["methods"][name]["arousal_auc"]) == set(pretraining)
+    assert "The related task, EmoDB arousal" in out
     # Run again: everything comes from the fold cache, and the figures are the same.
     assert main([*args, "--report-dir", str(root / "n2")]) == 0
     again = json.loads((root / "n2" / "cv_report.json").read_text())

@@ -134,6 +134,8 @@ def fold_logits(
         [images[i] for i in train], labels[train], [data[i].clip.gender for i in train],
         speakers=[data[i].clip.speaker for i in train], model_config=model_config, train_config=train_config,
         window=inputs.window, seed=fit_seed,
+        initial_state=initial_state(variant, model_config=model_config, train_config=train_config, inputs=inputs,
+                                    cache_dir=cache_dir),
     )
     network = as_network(model)
     logits = np.array([recording_logit(network, images[i], inputs.window) for i in test])
@@ -143,6 +145,16 @@ def fold_logits(
         np.save(partial, logits, allow_pickle=False)
         partial.replace(cached)
     return logits, True
+
+
+def initial_state(variant: Variant, *, model_config: ModelConfig, train_config: TrainConfig, inputs: ModelInput,
+                  cache_dir: Path | None) -> dict | None:
+    """The pretrained network a fit starts from (``train_config.pretrain_epochs`` > 0), else None."""
+    if not train_config.pretrain_epochs:
+        return None
+    from deceptio.training.related import pretrained_state
+
+    return pretrained_state(variant, model_config=model_config, train_config=train_config, inputs=inputs, cache_dir=cache_dir)
 
 
 @dataclass(frozen=True, eq=False)

@@ -22,7 +22,7 @@ from deceptio.modeling.models import ModelConfig
 from deceptio.modeling.variants import get_variant
 from deceptio.modeling.weights import save_variant
 from deceptio.training.baselines import BASELINES
-from deceptio.training.cv import variant_images
+from deceptio.training.cv import initial_state, variant_images
 from deceptio.training.data import ClipFeatures
 from deceptio.training.train import TrainConfig, fit
 
@@ -62,6 +62,7 @@ def release(
     configurations: dict[str, tuple[ModelConfig, TrainConfig, ModelInput]] | None = None,
     seed: int = 0,
     progress: bool = True,
+    cache_dir: Path | None = None,
 ) -> list[Path]:
     """Fit each variant on all clips and write ``<variant>.safetensors``, ``<variant>.onnx`` + ``<variant>.json``.
 
@@ -70,7 +71,9 @@ def release(
     ``configurations`` gives a variant its own model, training and input
     settings (what a nested report's selection on all clips picked,
     :func:`~deceptio.training.nested.shipped_configurations`); the others
-    take ``model_config``, ``train_config`` and ``inputs``.
+    take ``model_config``, ``train_config`` and ``inputs``. ``cache_dir``
+    holds (or receives) the pretrained networks of a configuration that
+    pretrains on the related task.
     """
     labels = np.array([item.clip.label for item in data])
     genders = [item.clip.gender for item in data]
@@ -95,6 +98,8 @@ def release(
         model_c, train_c, inputs_c = (configurations or {}).get(name, (model_config, train_config, inputs))
         model = fit(
             variant_images(data, variant, inputs_c), labels, genders, speakers=[item.clip.speaker for item in data],
+            initial_state=initial_state(variant, model_config=model_c, train_config=train_c, inputs=inputs_c,
+                                        cache_dir=cache_dir),
             model_config=model_c, train_config=train_c,
             window=inputs_c.window, seed=seed, progress=progress, description=f"fit {name}",
         )

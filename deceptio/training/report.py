@@ -205,6 +205,13 @@ def format_report(report: dict) -> str:
                       "(a speaker-grouped inner CV; its gender-balanced AUC per configuration): " + "; ".join(
                           f"{name} " + ", ".join(f"{key} {value:.3f}" for key, value in row["inner_gender_balanced_auc"].items())
                           for name, row in shipped.items() if "inner_gender_balanced_auc" in row) + "."]
+        related = {name: method["arousal_auc"] for name, method in methods.items() if "arousal_auc" in method}
+        if related:
+            lines += ["", "The related task, EmoDB arousal (high against low in acted German speech; speaker-grouped "
+                      "CV, 5 folds, speakers held out), learnt by the networks that pretrain on it: ROC AUC " + "; ".join(
+                          f"{name} " + ", ".join(f"{key} {value:.3f}" for key, value in row.items())
+                          for name, row in related.items()) + ". Deception with and without it, in the same folds: the inner CV on all clips above "
+                      "(each pretraining configuration against the same one without)."]
         fits = protocol.get("fits", {})
         lines += ["", f"Fits: {fits.get('done', 0)} trained, {fits.get('cached', 0)} from the fold cache; "
                       f"wall time {fits.get('wall_s', 0):.0f} s.", ""]

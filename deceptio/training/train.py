@@ -42,6 +42,8 @@ class TrainConfig(Settings):
     # Weight of the adversaries (Ganin & Lempitsky 2015): heads on the pooled embedding that predict the
     # subject's gender and the speaker, behind a gradient reversal, so the network learns to hide both; 0 = off.
     adversary: float = setting(0.0, ge=0)
+    # Epochs of pretraining on a related task (EmoDB arousal, deceptio.training.related) before this one; 0 = none.
+    pretrain_epochs: int = setting(0, ge=0)
 
     def key_dict(self) -> dict:
         """:meth:`to_dict` without the later fields left at their default (off).
@@ -56,7 +58,7 @@ class TrainConfig(Settings):
         return values
 
 
-_LATER_FIELDS = ("mixup", "time_stretch", "noise", "adversary")
+_LATER_FIELDS = ("mixup", "time_stretch", "noise", "adversary", "pretrain_epochs")
 _DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 
 
@@ -170,6 +172,7 @@ def fit(
     genders: list[str],
     *,
     speakers: list[str] | None = None,
+    initial_state: dict | None = None,
     model_config: ModelConfig,
     train_config: TrainConfig,
     window: WindowConfig = WindowConfig(),
@@ -186,6 +189,9 @@ def fit(
     ``speakers`` (one name per clip; each clip its own speaker if not given)
     train beside the network behind a gradient reversal whose weight ramps
     from 0 to ``adversary`` (``2 / (1 + exp(-10 p)) - 1`` of it at progress ``p``).
+    ``initial_state`` (a pretrained network's state dict, see
+    :func:`deceptio.training.related.pretrained_state`) sets every layer but
+    the head before training starts.
     """
     if len(images) != len(labels):
         raise ParameterError(f"{len(images)} images but {len(labels)} labels")
@@ -203,6 +209,11 @@ def fit(
     steps_per_epoch = max(1, -(-per_epoch // train_config.batch_size))
 
     model = create_model(model_config)
+    if initial_state is not None:
+        body = {key: value for key, value in initial_state.items() if not key.startswith("fc.")}
+        unexpected = model.load_state_dict(body, strict=False)
+        if unexpected.unexpected_keys or set(unexpected.missing_keys) - {k for k in model.state_dict() if k.startswith("fc.")}:
+            raise ParameterError("initial_state does not fit the model's configuration")
     parameters = list(model.parameters())
     adversaries = None
     if train_config.adversary:
