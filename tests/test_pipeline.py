@@ -216,6 +216,8 @@ def test_nested_evaluation_picks_per_outer_fold_and_resumes_from_the_fold_cache(
         shipped = protocol["shipped"][name]
         scores = shipped["inner_gender_balanced_auc"]
         assert set(scores) == set(protocol["grid"]) and all(0 <= v <= 1 for v in scores.values())
+        gender = shipped["inner_score_gender_auc"]  # what each configuration's scores say of gender, same inner folds
+        assert set(gender) == set(protocol["grid"]) and all(0 <= v <= 1 for v in gender.values())
         assert shipped["configuration"] == max(protocol["grid"], key=lambda c: scores[c])
     assert protocol["shipped"]["ensemble"] == {"members": ["spec_mfcc", "lsf_lpc", "spec_prosody", "prosody"]}
     # A refit of the shipped 4 s configuration is the plain evaluation's fit of that fold: already in the cache.
@@ -226,7 +228,7 @@ def test_nested_evaluation_picks_per_outer_fold_and_resumes_from_the_fold_cache(
     pretraining = [c.name for c in GRID if c.train.get("pretrain_epochs")]
     for name in models:  # the related task's AUC, for each configuration that pretrains on it
         assert set(report["methods"][name]["arousal_auc"]) == set(pretraining)
-    assert "The related task, EmoDB arousal" in out
+    assert "The related task, EmoDB arousal" in out and "scores for the subject's gender" in out
     # Run again: everything comes from the fold cache, and the figures are the same.
     assert main([*args, "--report-dir", str(root / "n2")]) == 0
     again = json.loads((root / "n2" / "cv_report.json").read_text())

@@ -26,7 +26,7 @@ from deceptio.modeling.variants import get_variant
 from deceptio.training.cv import (CVConfig, FitExecutor, FitJob, crossfit_calibrate, cv_protocol, fold_assignments_sha256,
                                   make_folds, run_fits_locally, variant_images)
 from deceptio.training.data import ClipFeatures
-from deceptio.training.metrics import fit_temperature, gender_balanced_auc
+from deceptio.training.metrics import fit_temperature, gender_balanced_auc, roc_auc
 from deceptio.training.related import arousal_auc
 from deceptio.training.report import clip_labels, finish_report
 from deceptio.training.train import TrainConfig
@@ -185,8 +185,13 @@ def nested_cross_validate(
             inner_logits.setdefault((key, candidate), np.empty(held_out.size))[held_out] = logits
         inner_scores = {key: {c.name: _inner_score(labels[pool], genders[pool], inner_logits[key, c.name]) for c in grid}
                         for key, (pool, *_) in pools.items()}
+        # What each configuration's scores say about gender (the adversary's measure), in the same inner folds.
+        known = np.isin(genders, ("F", "M"))
+        score_gender = {c.name: round(roc_auc((genders[known] == "F").astype(int), inner_logits["all", c.name][known]), 4)
+                        for c in grid}
         shipped[name] = {"configuration": _select(grid, inner_scores["all"]),
-                         "inner_gender_balanced_auc": {c: round(v, 4) for c, v in inner_scores["all"].items()}}
+                         "inner_gender_balanced_auc": {c: round(v, 4) for c, v in inner_scores["all"].items()},
+                         "inner_score_gender_auc": score_gender}
         # Phase 2, each outer fold's refit of the configuration its inner scores picked.
         refit_jobs, repeats, chosen = [], [], {}
         for r, seed, fold_of, k in outer:

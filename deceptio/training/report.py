@@ -205,6 +205,11 @@ def format_report(report: dict) -> str:
                       "(a speaker-grouped inner CV; its gender-balanced AUC per configuration): " + "; ".join(
                           f"{name} " + ", ".join(f"{key} {value:.3f}" for key, value in row["inner_gender_balanced_auc"].items())
                           for name, row in shipped.items() if "inner_gender_balanced_auc" in row) + "."]
+            if any("inner_score_gender_auc" in row for row in shipped.values()):
+                lines += ["", "In the same inner CV, the AUC of each configuration's scores for the subject's gender (an "
+                          "adversary should lower it; the label itself reaches the value in the confound table): " + "; ".join(
+                              f"{name} " + ", ".join(f"{key} {value:.3f}" for key, value in row["inner_score_gender_auc"].items())
+                              for name, row in shipped.items() if "inner_score_gender_auc" in row) + "."]
         related = {name: method["arousal_auc"] for name, method in methods.items() if "arousal_auc" in method}
         if related:
             lines += ["", "The related task, EmoDB arousal (high against low in acted German speech; speaker-grouped "
