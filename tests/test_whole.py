@@ -117,3 +117,14 @@ def test_training_a_whole_recording_model_with_the_adversaries():
                 train_config=TrainConfig(epochs=2, time_mask=10, adversary=0.5),
                 window=WindowConfig(window_frames=600, hop_frames=600, whole=True))
     assert model.attention is not None and float(model.attention.weight.detach().abs().sum()) > 0  # attention was trained
+
+
+def test_a_nested_card_of_a_whole_recording_model_says_what_it_reads(whole_weights):
+    from deceptio.serving.wording import card_summary
+
+    folder, _ = whole_weights
+    card = json.loads((folder / "prosody.json").read_text())
+    card["protocol"] = {**card.get("protocol", {}), "selection": "nested: an inner CV picks",
+                        "configuration": {"name": "whole", "description": "the whole recording at once"}}
+    text = card_summary(card)
+    assert "reads the whole recording at once" in text and "trained on 12 s crops" in text and "s windows, hop" not in text
