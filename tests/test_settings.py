@@ -130,7 +130,7 @@ def test_defaults_and_cache_keys_are_unchanged():
     assert json.dumps(TrainConfig().to_dict()) == (
         '{"epochs": 12, "batch_size": 32, "learning_rate": 0.003, "weight_decay": 0.05, '
         '"balance": "gender_label", "freq_mask": 8, "time_mask": 40, "label_smoothing": 0.05, '
-        '"mixup": 0.0, "time_stretch": 0.0, "noise": 0.0, "adversary": 0.0}'
+        '"mixup": 0.0, "time_stretch": 0.0, "noise": 0.0, "adversary": 0.0, "pretrain_epochs": 0}'
     )
     assert WindowConfig().to_dict() == {"window_frames": 400, "hop_frames": 200}
     assert list(TrainConfig().key_dict())[-1] == "label_smoothing"
