@@ -103,6 +103,10 @@ def test_an_ensemble_with_a_whole_recording_member_shows_its_stretches(whole_wei
     single = detector.analyze(audio, variant="prosody")
     assert detector.model_input("ensemble").window.whole
     assert len(analysis.windows) == len(single.windows) and analysis.members["prosody"] == pytest.approx(single.p_deceptive)
+    from deceptio.serving.figure_data import timeline_view
+
+    header = timeline_view(analysis, config=detector.feature_config, window=detector.model_input("ensemble").window).header
+    assert "one score of the whole recording" in header and "other members' nearest windows" in header
     maps = detector.saliency(single)["prosody"]
     assert maps.shape[1] == single.frames.size and np.isfinite(maps).all()
 

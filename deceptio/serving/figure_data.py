@@ -729,6 +729,8 @@ def timeline_view(
         # One score of the whole recording: the bars are its time cells' attention-weighted shares of it.
         header = (f"{analysis.variant}: one score of the whole recording, shown as the share of each of {n} "
                   "stretches (weighted by the model's attention), as p(deceptive)")
+        if len(getattr(analysis, "members", None) or {}) > 1:  # an ensemble: the other members' windows join each stretch
+            header += ", averaged with the other members' nearest windows"
     elif window is not None:
         window_s, hop = window.window_frames * hop_s, window.hop_frames * hop_s
         header += f", each {window_s:g} s of speech, one every {hop:g} s"
