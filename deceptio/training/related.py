@@ -69,11 +69,10 @@ def arousal_data(inputs: ModelInput, cache_dir: Path | None, root: Path | None =
 
 
 def _key(variant: Variant, model_config: ModelConfig, train_config, inputs: ModelInput, root: Path) -> str:
-    from deceptio.training.cv import _fit_key_parts
+    from deceptio.training.cv import _fit_key_parts, _fold_key
 
     manifest = hashlib.sha256((root / "manifest.csv").read_bytes()).hexdigest()[:16]  # which clips, not where they lie
-    parts = _fit_key_parts(variant, model_config, train_config, inputs) + ["emodb-arousal", manifest, _PRETRAIN_SEED]
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return _fold_key(_fit_key_parts(variant, model_config, train_config, inputs) + ["emodb-arousal", manifest, _PRETRAIN_SEED])
 
 
 def pretrained_state(variant: Variant, *, model_config: ModelConfig, train_config, inputs: ModelInput,
@@ -87,7 +86,6 @@ def pretrained_state(variant: Variant, *, model_config: ModelConfig, train_confi
 
 @lru_cache(maxsize=8)
 def _pretrained(variant, model_config, train_config, inputs, cache_dir, root) -> tuple:
-    import torch
     from safetensors.torch import load_file, save_file
 
     from deceptio.training.cv import variant_images
