@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import synthetic_speech
+from conftest import REPO, synthetic_speech
 from deceptio.synthetic import synthetic_corpus
 from deceptio.cli import main
 from deceptio.serving.detector import Detector
@@ -229,6 +230,22 @@ def test_nested_evaluation_picks_per_outer_fold_and_resumes_from_the_fold_cache(
     for name in models:  # the related task's AUC, for each configuration that pretrains on it
         assert set(report["methods"][name]["arousal_auc"]) == set(pretraining)
     assert "The related task, EmoDB arousal" in out and "scores for the subject's gender" in out
+    # The raw out-of-fold logits are kept: calibrated again in the same folds they give the report's probabilities,
+    # and benchmarks/calibration_methods.py's temperature row is the report's ECE.
+    from deceptio.training.cv import CVConfig, crossfit_calibrate, make_folds
+
+    oof = report["out_of_fold"]
+    labels = np.array(oof["labels"])
+    fold_of = make_folds(labels, np.array(oof["speakers"]), CVConfig(folds=2, repeats=1))[0]
+    spec = importlib.util.spec_from_file_location("calibration_methods", REPO / "benchmarks" / "calibration_methods.py")
+    calibration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibration)
+    rows = calibration.measure(report)
+    for name in models:
+        again_p = crossfit_calibrate(np.array(oof["logits"][name][0]), labels, fold_of)
+        np.testing.assert_allclose(again_p, oof["probabilities"][name][0], atol=1e-4)
+        assert rows[name]["temperature"]["ece"] == pytest.approx(report["methods"][name]["metrics"]["ece"]["mean"], abs=1e-3)
+        assert all(0 <= rows[name][m]["ece"] <= 1 for m in (*calibration.METHODS, "if exact"))
     # Run again: everything comes from the fold cache, and the figures are the same.
     assert main([*args, "--report-dir", str(root / "n2")]) == 0
     again = json.loads((root / "n2" / "cv_report.json").read_text())

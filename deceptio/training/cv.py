@@ -304,6 +304,7 @@ def cross_validate(
 
     methods: dict[str, dict] = {}
     probabilities: dict[str, list[np.ndarray]] = {}
+    raw: dict[str, list[np.ndarray]] = {}
     bar = tqdm(total=len(models) * cv.repeats * cv.folds, desc="cross-validation", unit="fit", disable=not progress)
     executor = executor or run_fits_locally
     for name in models:
@@ -318,6 +319,7 @@ def cross_validate(
             for k in np.unique(fold_of):
                 repeat_logits[fold_of == k] = next(results)[0]
             logits.append(repeat_logits)
+        raw[name] = logits
         probabilities[name] = [crossfit_calibrate(lg, labels, fold_of) for lg, fold_of in zip(logits, folds)]
         methods[name] = {"kind": "variant", "description": variant.description,
                          "temperature": fit_temperature(np.concatenate(logits), np.tile(labels, len(logits)))}
@@ -346,7 +348,7 @@ def cross_validate(
         input_config={key: value for key, value in inputs.to_dict().items() if key in ("features", "vad", "images", "window")},
         **screening_protocol(screening, model_config, train_config, inputs),
     )
-    return finish_report(data, methods, probabilities, folds, protocol, inputs.features)
+    return finish_report(data, methods, probabilities, folds, protocol, inputs.features, logits=raw)
 
 
 def evaluate_weights(

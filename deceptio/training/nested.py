@@ -145,6 +145,7 @@ def nested_cross_validate(
     shipped: dict[str, dict] = {}
     methods: dict[str, dict] = {}
     probabilities: dict[str, list[np.ndarray]] = {}
+    raw: dict[str, list[np.ndarray]] = {}
     total = len(models) * ((cv.repeats * cv.folds + 1) * len(grid) * inner_folds + cv.repeats * cv.folds)
     bar = tqdm(total=total, desc="nested cross-validation", unit="fit", disable=not progress)
 
@@ -204,6 +205,7 @@ def nested_cross_validate(
         all_logits = [np.empty(len(data)) for _ in folds]
         for r, refit, logits in zip(repeats, refit_jobs, run(refit_jobs)):
             all_logits[r][refit.test] = logits
+        raw[name] = all_logits
         picks[name] = [[chosen[seed, int(k)] for k in np.unique(fold_of)] for seed, fold_of in zip(seeds, folds)]
         probabilities[name] = [crossfit_calibrate(lg, labels, fold_of) for lg, fold_of in zip(all_logits, folds)]
         methods[name] = {"kind": "variant", "description": variant.description,
@@ -235,5 +237,5 @@ def nested_cross_validate(
         model_config=model_config.to_dict(), train_config=train_config.to_dict(),
         input_config={key: value for key, value in inputs.to_dict().items() if key in ("features", "vad", "images", "window")},
     )
-    return finish_report(data, methods, probabilities, folds, protocol, inputs.features)
+    return finish_report(data, methods, probabilities, folds, protocol, inputs.features, logits=raw)
 

@@ -108,8 +108,14 @@ def finish_report(
     folds: list[np.ndarray],
     protocol: dict,
     feature_config: FeatureConfig,
+    logits: dict[str, list[np.ndarray]] | None = None,
 ) -> dict:
-    """Add the baselines in the same folds, compute every method's metrics, assemble the report."""
+    """Add the baselines in the same folds, compute every method's metrics, assemble the report.
+
+    ``logits``, each variant's raw out-of-fold logits per repeat (before calibration), go into the
+    report beside the probabilities, so that another calibration can be measured in the same folds
+    (``benchmarks/calibration_methods.py``).
+    """
     labels, speakers, genders = clip_labels(data)
     female = genders == "F"
     min_other = int(round(CHANNEL_MIN_S * feature_config.sample_rate / feature_config.hop_length))
@@ -148,6 +154,7 @@ def finish_report(
             "speakers": speakers.tolist(),
             "genders": genders.tolist(),
             "probabilities": {name: [np.round(p, 6).tolist() for p in ps] for name, ps in probabilities.items()},
+            **({"logits": {name: [np.round(z, 6).tolist() for z in zs] for name, zs in logits.items()}} if logits else {}),
         },
     }
 

@@ -1,0 +1,128 @@
+"""Would another calibration bring every variant's ECE under 0.08? Measured on a CV report's raw out-of-fold logits.
+
+Every calibrator is fitted per test fold on the other folds' out-of-fold
+logits, as the report's own temperature is, and scored in the same folds
+(ECE over 10 bins, mean over repeats, and AUC):
+
+- ``temperature``: sigmoid(z / T), what the report and the cards use;
+- ``platt``: sigmoid(a z + b), a scale and a bias;
+- ``standardised per fold``: each fold's logits centred and scaled by that
+  fold's own mean and spread before a temperature. It reads the test fold's
+  scores together, which one recording on the page cannot do: not a method
+  to ship, but a bound on what removing the fold-to-fold scale buys;
+- ``if exact``: the ECE the shipped probabilities would have if they were
+  exactly right (labels drawn from them, median of 200 draws): the floor 121
+  clips in 10 bins leave.
+
+Also printed: the spread of each outer model's logits (sd over its test
+fold), fold by fold, which is what one temperature per test fold cannot follow.
+
+Usage::
+
+    python benchmarks/calibration_methods.py [--report reports/nested/cv_report.json]
+
+The report must hold ``out_of_fold.logits`` (reports written since they were added).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit
+
+from deceptio.paths import REPO
+from deceptio.training.cv import CVConfig, make_folds
+from deceptio.training.metrics import expected_calibration_error, fit_temperature, roc_auc
+
+
+def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Scale and bias minimising the log-loss of sigmoid(a z + b)."""
+
+    def nll(w: np.ndarray) -> float:
+        s = w[0] * logits + w[1]
+        return -float(np.mean(labels * log_expit(s) + (1 - labels) * log_expit(-s)))
+
+    a, b = minimize(nll, np.array([0.1, 0.0]), method="L-BFGS-B").x
+    return float(a), float(b)
+
+
+def _standardise(z: np.ndarray) -> np.ndarray:
+    return (z - z.mean()) / max(float(z.std()), 1e-9)
+
+
+def calibrate(method: str, logits: np.ndarray, labels: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
+    """Probabilities of one repeat, each test fold calibrated on the other folds' logits only."""
+    p = np.empty(len(logits))
+    for k in np.unique(fold_of):
+        test, rest = fold_of == k, fold_of != k
+        if method == "temperature":
+            p[test] = expit(logits[test] / fit_temperature(logits[rest], labels[rest]))
+        elif method == "platt":
+            a, b = fit_platt(logits[rest], labels[rest])
+            p[test] = expit(a * logits[test] + b)
+        elif method == "standardised per fold":
+            others = [j for j in np.unique(fold_of) if j != k]
+            z_rest = np.concatenate([_standardise(logits[fold_of == j]) for j in others])
+            y_rest = np.concatenate([labels[fold_of == j] for j in others])
+            p[test] = expit(_standardise(logits[test]) / fit_temperature(z_rest, y_rest))
+        else:
+            raise ValueError(method)
+    return p
+
+
+def exact_floor(p: np.ndarray, *, draws: int = 200, seed: int = 0) -> float:
+    """Median ECE of ``p`` against labels drawn from ``p`` itself."""
+    rng = np.random.default_rng(seed)
+    return float(np.median([expected_calibration_error(rng.random(p.size) < p, p) for _ in range(draws)]))
+
+
+METHODS = ("temperature", "platt", "standardised per fold")
+
+
+def measure(report: dict) -> dict[str, dict]:
+    oof = report["out_of_fold"]
+    if "logits" not in oof:
+        raise SystemExit("the report holds no out_of_fold.logits: write it again with this version "
+                         "(deceptio evaluate [--nested] with the same --cache-dir refits nothing)")
+    labels, speakers = np.array(oof["labels"], dtype=float), np.array(oof["speakers"])
+    protocol = report["protocol"]
+    folds = make_folds(labels.astype(int), speakers, CVConfig(folds=protocol["folds"], repeats=protocol["repeats"],
+                                                              first_seed=protocol["seeds"][0]))
+    rows = {}
+    for name, repeats in oof["logits"].items():
+        logits = [np.asarray(z, dtype=float) for z in repeats]
+        row = {}
+        for method in METHODS:
+            ps = [calibrate(method, z, labels, f) for z, f in zip(logits, folds)]
+            row[method] = {"ece": float(np.mean([expected_calibration_error(labels, p) for p in ps])),
+                           "auc": float(np.mean([roc_auc(labels, p) for p in ps]))}
+        shipped = [calibrate("temperature", z, labels, f) for z, f in zip(logits, folds)]
+        row["if exact"] = {"ece": float(np.mean([exact_floor(p) for p in shipped]))}
+        row["fold_sd"] = [round(float(z[f == k].std()), 2) for z, f in zip(logits, folds) for k in np.unique(f)]
+        rows[name] = row
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--report", type=Path, default=REPO / "reports" / "nested" / "cv_report.json")
+    args = parser.parse_args(argv)
+    rows = measure(json.loads(args.report.read_text()))
+    print("| variant | " + " | ".join(f"ECE {m}" for m in (*METHODS, "if exact")) + " | AUC temperature / platt | "
+          "logit sd per outer fold (min–max) |")
+    print("| --- |" + " --- |" * (len(METHODS) + 3))
+    for name, row in rows.items():
+        eces = " | ".join(f"{row[m]['ece']:.3f}" for m in (*METHODS, "if exact"))
+        print(f"| {name} | {eces} | {row['temperature']['auc']:.3f} / {row['platt']['auc']:.3f} | "
+              f"{min(row['fold_sd']):.2f}–{max(row['fold_sd']):.2f} |")
+    print(json.dumps({"report": str(args.report), "rows": rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
