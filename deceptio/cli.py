@@ -192,6 +192,12 @@ def _cross_validate(args: argparse.Namespace):
     # benchmarks/screen_configs.py tried (the count of configurations tried) come in by name only.
     extra_rows = [_read_json(path, "--extra-rows") for path in args.extra_rows]
     screening = _read_json(args.screening, "--screening") if args.screening else None
+    if getattr(args, "grid", None) and not getattr(args, "nested", False):
+        raise ParameterError("--grid names configurations of --nested's grid: add --nested")
+    if getattr(args, "nested", False):
+        from deceptio.training.nested import select_grid
+
+        grid = select_grid(args.grid)  # an unknown name is refused before the features are read
     if getattr(args, "nested", False) and (extra_rows or screening):
         raise ParameterError("--nested counts its own grid as the configurations tried; "
                              "it takes no --screening or --extra-rows")
@@ -210,7 +216,7 @@ def _cross_validate(args: argparse.Namespace):
         if getattr(args, "nested", False):
             from deceptio.training.nested import nested_cross_validate
 
-            report = nested_cross_validate(data, variants=variants, cv=cv, inner_folds=args.inner_folds,
+            report = nested_cross_validate(data, variants=variants, cv=cv, inner_folds=args.inner_folds, grid=grid,
                                            model_config=model_config, train_config=train_config, inputs=inputs,
                                            cache_dir=cache_dir, executor=executor)
         else:
@@ -414,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "fixed in advance (deceptio.training.nested.GRID); the figures include that choice"
                               + ("; each variant ships what the same inner CV picks on all clips" if name == "train" else ""))
         sub.add_argument("--inner-folds", type=int, default=3, help="folds of the inner CV of --nested (default 3)")
+        sub.add_argument("--grid", nargs="+", default=None, metavar="NAME",
+                         help="the configurations of the grid --nested tries (default: all of them; fewer take less time, "
+                              "see the README's cost per configuration), e.g. --grid w4 w8 whole")
         if name == "evaluate":
             sub.add_argument("--update-cards", default=None, metavar="WEIGHTS_DIR",
                              help="rewrite the figures in the cards there from this report (same configuration; weights untouched)")

@@ -135,3 +135,13 @@ def test_batch_mode_writes_a_csv_and_keeps_going_past_bad_files(tmp_path):
     assert [Path(r["file"]).name for r in rows] == ["broken.wav", "story0.wav", "story1.wav", "story2.wav"]
     assert rows[0]["error"] and not rows[1]["error"]
     assert all(0 <= float(r["p_deceptive"]) <= 1 for r in rows[1:])
+
+
+def test_a_grid_configuration_is_checked_before_any_data_is_read(capsys):
+    from deceptio.cli import main
+
+    assert main(["evaluate", "--nested", "--grid", "w4", "w5", "--data", "no/such/manifest.csv"]) == 2
+    error = capsys.readouterr().err
+    assert "['w5']" in error and "w8adv" in error and "no data at" not in error
+    assert main(["evaluate", "--grid", "w4", "--data", "no/such/manifest.csv"]) == 2
+    assert "add --nested" in capsys.readouterr().err

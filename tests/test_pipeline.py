@@ -252,6 +252,12 @@ def test_nested_evaluation_picks_per_outer_fold_and_resumes_from_the_fold_cache(
     assert again["protocol"]["fits"]["done"] == 0
     assert again["methods"]["ensemble"]["metrics"]["auc"] == report["methods"]["ensemble"]["metrics"]["auc"]
     assert main([*args, "--report-dir", str(root / "n3"), "--update-cards", str(root / "weights")]) == 2
+    # A part of the grid (--grid): its inner fits are the full grid's, from the cache; only refits of a pick the
+    # full grid did not make are new (at most one per outer fold and variant).
+    assert main([*args, "--grid", "w4", "whole", "--report-dir", str(root / "n5")]) == 0
+    part = json.loads((root / "n5" / "cv_report.json").read_text())["protocol"]
+    assert set(part["grid"]) == {"w4", "whole"} and part["configurations_tried"] == 2
+    assert part["fits"]["done"] <= 4 * 2 and part["fits"]["done"] + part["fits"]["cached"] == 4 * (2 * (2 * 2 + 1) + 2 * 2)
     # `deceptio train --nested`: every nested fit from the cache, then each variant fitted on all clips with
     # the configuration its inner CV on all clips picked; the cards say which, and serve as an ensemble.
     capsys.readouterr()

@@ -31,7 +31,7 @@ from deceptio.training.related import arousal_auc
 from deceptio.training.report import clip_labels, finish_report
 from deceptio.training.train import TrainConfig
 
-__all__ = ["Candidate", "GRID", "nested_cross_validate", "shipped_configurations"]
+__all__ = ["Candidate", "GRID", "nested_cross_validate", "select_grid", "shipped_configurations"]
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,11 @@ class Candidate:
 # first run's most frequent pick) trained against gender and speaker adversaries; a model that reads the
 # whole recording (attention pooling over time, trained on 30 s crops); and 8 s windows pretrained on
 # EmoDB arousal. 5 outer repeats x 5 folds x (6 configurations x 3 inner folds + 1 refit) + 18 fits of
-# the inner CV on all clips = 493 fits per variant, 1972 for the four: about 8 hours on 2 cores (fits
-# of 8-50 s), far more than the 3 hours aimed at, run over several sessions through the fold cache.
+# the inner CV on all clips = 493 fits per variant, 1972 for the four. One fit of lsf_lpc on 81 clips,
+# 2 AMD EPYC cores, nothing else running: w4 18.7 s, w8 13.4 s, w16 16.9 s, w8adv 15.4 s, whole 32.1 s,
+# w8pre 13 s after its variant's one pretraining (about 35 s), so about 110 s of fits per inner pool and
+# about 10 hours from scratch for the four variants, far more than the 3 hours aimed at: it runs over
+# several sessions through the fold cache. `--grid w8 w8adv` (29 s per pool) is what fits in 3 hours.
 # Not in it: twice the width, augmentation, the adversary or the pretraining crossed with every window,
 # a second adversary weight (each axis doubles the fits).
 GRID: tuple[Candidate, ...] = (
@@ -72,6 +75,17 @@ GRID: tuple[Candidate, ...] = (
     Candidate("w8pre", "8 s windows, hop 4 s, the network first trained 6 epochs on EmoDB arousal (high against low)",
               window={"window_frames": 800, "hop_frames": 400}, train={"pretrain_epochs": 6}),
 )
+
+
+def select_grid(names: list[str] | None) -> tuple[Candidate, ...]:
+    """The configurations of :data:`GRID` called ``names``, in the grid's order; all of it for None."""
+    if names is None:
+        return GRID
+    known = [c.name for c in GRID]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise ParameterError(f"unknown grid configurations {unknown}; the grid holds {known}")
+    return tuple(c for c in GRID if c.name in names)
 
 
 # The inner CV on all clips that picks what a release ships: its fold seed and fit seeds lie outside
