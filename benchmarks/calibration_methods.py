@@ -36,8 +36,8 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from deceptio.paths import REPO
-from deceptio.training.cv import CVConfig, make_folds
-from deceptio.training.metrics import expected_calibration_error, fit_temperature, roc_auc
+from deceptio.training.cv import CVConfig, crossfit_calibrate, make_folds
+from deceptio.training.metrics import expected_calibration_error, roc_auc
 
 
 def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -57,21 +57,20 @@ def _standardise(z: np.ndarray) -> np.ndarray:
 
 def calibrate(method: str, logits: np.ndarray, labels: np.ndarray, fold_of: np.ndarray) -> np.ndarray:
     """Probabilities of one repeat, each test fold calibrated on the other folds' logits only."""
+    if method == "temperature":
+        return crossfit_calibrate(logits, labels, fold_of)
+    if method == "standardised per fold":
+        scaled = np.empty(len(logits))
+        for k in np.unique(fold_of):
+            scaled[fold_of == k] = _standardise(logits[fold_of == k])
+        return crossfit_calibrate(scaled, labels, fold_of)
+    if method != "platt":
+        raise ValueError(method)
     p = np.empty(len(logits))
     for k in np.unique(fold_of):
         test, rest = fold_of == k, fold_of != k
-        if method == "temperature":
-            p[test] = expit(logits[test] / fit_temperature(logits[rest], labels[rest]))
-        elif method == "platt":
-            a, b = fit_platt(logits[rest], labels[rest])
-            p[test] = expit(a * logits[test] + b)
-        elif method == "standardised per fold":
-            others = [j for j in np.unique(fold_of) if j != k]
-            z_rest = np.concatenate([_standardise(logits[fold_of == j]) for j in others])
-            y_rest = np.concatenate([labels[fold_of == j] for j in others])
-            p[test] = expit(_standardise(logits[test]) / fit_temperature(z_rest, y_rest))
-        else:
-            raise ValueError(method)
+        a, b = fit_platt(logits[rest], labels[rest])
+        p[test] = expit(a * logits[test] + b)
     return p
 
 
@@ -96,13 +95,12 @@ def measure(report: dict) -> dict[str, dict]:
     rows = {}
     for name, repeats in oof["logits"].items():
         logits = [np.asarray(z, dtype=float) for z in repeats]
-        row = {}
+        row, calibrated = {}, {}
         for method in METHODS:
-            ps = [calibrate(method, z, labels, f) for z, f in zip(logits, folds)]
-            row[method] = {"ece": float(np.mean([expected_calibration_error(labels, p) for p in ps])),
-                           "auc": float(np.mean([roc_auc(labels, p) for p in ps]))}
-        shipped = [calibrate("temperature", z, labels, f) for z, f in zip(logits, folds)]
-        row["if exact"] = {"ece": float(np.mean([exact_floor(p) for p in shipped]))}
+            calibrated[method] = [calibrate(method, z, labels, f) for z, f in zip(logits, folds)]
+            row[method] = {"ece": float(np.mean([expected_calibration_error(labels, p) for p in calibrated[method]])),
+                           "auc": float(np.mean([roc_auc(labels, p) for p in calibrated[method]]))}
+        row["if exact"] = {"ece": float(np.mean([exact_floor(p) for p in calibrated["temperature"]]))}
         row["fold_sd"] = [round(float(z[f == k].std()), 2) for z, f in zip(logits, folds) for k in np.unique(f)]
         rows[name] = row
     return rows
