@@ -1,16 +1,23 @@
 """Would another calibration bring every variant's ECE under 0.08? Measured on a CV report's raw out-of-fold logits.
 
-Every calibrator is fitted per test fold on the other folds' out-of-fold
-logits, as the report's own temperature is, and scored in the same folds
-(ECE over 10 bins, mean over repeats, and AUC):
+Each row is scored in the report's folds (ECE over 10 bins, mean over
+repeats, and AUC):
 
-- ``temperature``: sigmoid(z / T), what the report and the cards use;
+- ``inner temperature``: sigmoid(z / T) with each outer model's own T,
+  fitted on the inner out-of-fold logits of the configuration it refits:
+  what a nested report (since 2026-12-04) and the cards use;
+
+and three calibrators fitted per test fold on the other folds' out-of-fold
+logits:
+
+- ``temperature``: sigmoid(z / T), what the first nested run and the plain
+  evaluation use;
 - ``platt``: sigmoid(a z + b), a scale and a bias;
 - ``standardised per fold``: each fold's logits centred and scaled by that
   fold's own mean and spread before a temperature. It reads the test fold's
   scores together, which one recording on the page cannot do: not a method
   to ship, but a bound on what removing the fold-to-fold scale buys;
-- ``if exact``: the ECE the shipped probabilities would have if they were
+- ``if exact``: the ECE the report's probabilities would have if they were
   exactly right (labels drawn from them, median of 200 draws): the floor 121
   clips in 10 bins leave.
 
@@ -100,7 +107,18 @@ def measure(report: dict) -> dict[str, dict]:
             calibrated[method] = [calibrate(method, z, labels, f) for z, f in zip(logits, folds)]
             row[method] = {"ece": float(np.mean([expected_calibration_error(labels, p) for p in calibrated[method]])),
                            "auc": float(np.mean([roc_auc(labels, p) for p in calibrated[method]]))}
-        row["if exact"] = {"ece": float(np.mean([exact_floor(p) for p in calibrated["temperature"]]))}
+        temperatures = report["methods"][name].get("outer_temperatures")
+        if temperatures:  # each outer model's own temperature, from its inner CV
+            calibrated["inner temperature"] = [
+                expit(z / np.asarray(t)[f]) for z, t, f in zip(logits, temperatures, folds)]
+        else:
+            calibrated["inner temperature"] = [np.full(len(labels), np.nan)] * len(logits)
+        row["inner temperature"] = {
+            "ece": float(np.mean([expected_calibration_error(labels, p) for p in calibrated["inner temperature"]]))
+            if temperatures else float("nan"),
+            "auc": float(np.mean([roc_auc(labels, p) for p in calibrated["inner temperature"]])) if temperatures else float("nan")}
+        reported = [np.asarray(p, dtype=float) for p in oof["probabilities"][name]]
+        row["if exact"] = {"ece": float(np.mean([exact_floor(p) for p in reported]))}
         row["fold_sd"] = [round(float(z[f == k].std()), 2) for z, f in zip(logits, folds) for k in np.unique(f)]
         rows[name] = row
     return rows
@@ -111,11 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=REPO / "reports" / "nested" / "cv_report.json")
     args = parser.parse_args(argv)
     rows = measure(json.loads(args.report.read_text()))
-    print("| variant | " + " | ".join(f"ECE {m}" for m in (*METHODS, "if exact")) + " | AUC temperature / platt | "
+    columns = ("inner temperature", *METHODS, "if exact")
+    print("| variant | " + " | ".join(f"ECE {m}" for m in columns) + " | AUC temperature / platt | "
           "logit sd per outer fold (min–max) |")
-    print("| --- |" + " --- |" * (len(METHODS) + 3))
+    print("| --- |" + " --- |" * (len(columns) + 2))
     for name, row in rows.items():
-        eces = " | ".join(f"{row[m]['ece']:.3f}" for m in (*METHODS, "if exact"))
+        eces = " | ".join(f"{row[m]['ece']:.3f}" for m in columns)
         print(f"| {name} | {eces} | {row['temperature']['auc']:.3f} / {row['platt']['auc']:.3f} | "
               f"{min(row['fold_sd']):.2f}–{max(row['fold_sd']):.2f} |")
     print(json.dumps({"report": str(args.report), "rows": rows}))

@@ -230,9 +230,10 @@ def test_nested_evaluation_picks_per_outer_fold_and_resumes_from_the_fold_cache(
     for name in models:  # the related task's AUC, for each configuration that pretrains on it
         assert set(report["methods"][name]["arousal_auc"]) == set(pretraining)
     assert "The related task, EmoDB arousal" in out and "scores for the subject's gender" in out
-    # The raw out-of-fold logits are kept: calibrated again in the same folds they give the report's probabilities,
-    # and benchmarks/calibration_methods.py's temperature row is the report's ECE.
-    from deceptio.training.cv import CVConfig, crossfit_calibrate, make_folds
+    # The raw out-of-fold logits are kept: divided by each outer model's temperature (fitted on the inner CV of the
+    # configuration it refits) they give the report's probabilities, and benchmarks/calibration_methods.py's
+    # inner-temperature row is the report's ECE.
+    from deceptio.training.cv import CVConfig, make_folds
 
     oof = report["out_of_fold"]
     labels = np.array(oof["labels"])
@@ -242,9 +243,11 @@ def test_nested_evaluation_picks_per_outer_fold_and_resumes_from_the_fold_cache(
     spec.loader.exec_module(calibration)
     rows = calibration.measure(report)
     for name in models:
-        again_p = crossfit_calibrate(np.array(oof["logits"][name][0]), labels, fold_of)
-        np.testing.assert_allclose(again_p, oof["probabilities"][name][0], atol=1e-4)
-        assert rows[name]["temperature"]["ece"] == pytest.approx(report["methods"][name]["metrics"]["ece"]["mean"], abs=1e-3)
+        temperatures = np.array(report["methods"][name]["outer_temperatures"][0])
+        assert temperatures.shape == (2,) and (temperatures > 0).all()
+        again_p = 1 / (1 + np.exp(-np.array(oof["logits"][name][0]) / temperatures[fold_of]))
+        np.testing.assert_allclose(again_p, oof["probabilities"][name][0], atol=1e-3)
+        assert rows[name]["inner temperature"]["ece"] == pytest.approx(report["methods"][name]["metrics"]["ece"]["mean"], abs=1e-3)
         assert all(0 <= rows[name][m]["ece"] <= 1 for m in (*calibration.METHODS, "if exact"))
     # Run again: everything comes from the fold cache, and the figures are the same.
     assert main([*args, "--report-dir", str(root / "n2")]) == 0

@@ -22,8 +22,9 @@ from tqdm.auto import tqdm
 from deceptio.errors import ParameterError
 from deceptio.modeling.card import ModelInput
 from deceptio.modeling.models import ModelConfig
+from deceptio.modeling.scoring import sigmoid
 from deceptio.modeling.variants import get_variant
-from deceptio.training.cv import (CVConfig, FitExecutor, FitJob, crossfit_calibrate, cv_protocol, fold_assignments_sha256,
+from deceptio.training.cv import (CVConfig, FitExecutor, FitJob, cv_protocol, fold_assignments_sha256,
                                   make_folds, run_fits_locally, variant_images)
 from deceptio.training.data import ClipFeatures
 from deceptio.training.metrics import fit_temperature, gender_balanced_auc, roc_auc
@@ -221,9 +222,20 @@ def nested_cross_validate(
             all_logits[r][refit.test] = logits
         raw[name] = all_logits
         picks[name] = [[chosen[seed, int(k)] for k in np.unique(fold_of)] for seed, fold_of in zip(seeds, folds)]
-        probabilities[name] = [crossfit_calibrate(lg, labels, fold_of) for lg, fold_of in zip(all_logits, folds)]
+        # Calibration is part of the procedure too: each outer model's temperature is fitted on the inner
+        # out-of-fold logits of the configuration it refits (its training speakers only), as the shipped
+        # model's is on those of the inner CV on all clips. (The first nested run fitted it on the other
+        # outer folds' logits, which mix the scales of differently configured models.)
+        temperatures = [np.empty(len(np.unique(fold_of))) for fold_of in folds]
+        probabilities[name] = [np.empty(len(data)) for _ in folds]
+        for r, seed, fold_of, k in outer:
+            pool = pools[seed, k][0]
+            t = temperatures[r][k] = fit_temperature(inner_logits[(seed, k), chosen[seed, k]], labels[pool])
+            probabilities[name][r][fold_of == k] = sigmoid(all_logits[r][fold_of == k] / t)
+        configuration = shipped[name]["configuration"]
         methods[name] = {"kind": "variant", "description": variant.description,
-                         "temperature": fit_temperature(np.concatenate(all_logits), np.tile(labels, len(all_logits))),
+                         "temperature": fit_temperature(inner_logits["all", configuration], labels),
+                         "outer_temperatures": [[float(t) for t in row] for row in temperatures],
                          "picked": {c.name: sum(row.count(c.name) for row in picks[name]) for c in grid}}
         # The related task: what each pretraining configuration's network learns of arousal on EmoDB speakers held out.
         related = {c.name: round(arousal_auc(variant, model_config=settings[c.name][0], train_config=settings[c.name][1],
@@ -240,7 +252,8 @@ def nested_cross_validate(
     protocol = cv_protocol(
         cv,
         fold_assignments_sha256=fold_assignments_sha256(folds),
-        calibration="temperature scaling, fitted per test fold on the other folds' out-of-fold logits",
+        calibration=("temperature scaling, fitted per outer fold on the inner out-of-fold logits of the configuration "
+                     "it refits (the shipped model's on the inner CV on all clips)"),
         selection=(f"nested: in each outer fold, an inner speaker-grouped {inner_folds}-fold CV on the training "
                    "speakers picks the configuration with the best gender-balanced AUC; the outer figures include it"),
         configurations_tried=len(grid),

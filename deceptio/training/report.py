@@ -273,12 +273,13 @@ def _target_lines(report: dict) -> list[str]:
     logreg, channel = methods["mfcc_logreg"]["metrics"], methods["channel_only"]["metrics"]
     rows = []
 
-    def line(what: str, key: str, target: float, reference: str, *, every: bool = False) -> None:
-        """``every``: the highest value must stay at or below ``target``; else the highest must pass it."""
+    def line(what: str, key: str, target: float, reference: str, *, every: bool = False, reaching: bool = False) -> None:
+        """``every``: the highest value must stay at or below ``target``; else the highest must pass it (``reaching``:
+        or equal it)."""
         name = max(models, key=lambda n: models[n][key]["mean"])
         value = models[name][key]["mean"]
         margin = target - value if every else value - target
-        met = margin >= 0 if every or key == "auc_channel_subset" else margin > 0
+        met = margin >= 0 if every or reaching else margin > 0
         rows.append(f"| {what} | {name} {value:.3f}{' (the highest)' if every else ''} | {reference} | {margin:+.3f} | "
                     f"{'met' if met else 'missed'} |")
 
@@ -294,7 +295,7 @@ def _target_lines(report: dict) -> list[str]:
     label = report["data"]["auc_label_gender"]
     line("AUC score→gender not above the label's, for every model", "auc_score_gender", label, f"{label:.3f}", every=True)
     line(f"AUC on the channel subset ≥ {CHANNEL_MARGIN:.2f} above `channel_only`", "auc_channel_subset",
-         channel["auc"]["mean"] + CHANNEL_MARGIN, f"{channel['auc']['mean']:.3f} + {CHANNEL_MARGIN:.2f}")
+         channel["auc"]["mean"] + CHANNEL_MARGIN, f"{channel['auc']['mean']:.3f} + {CHANNEL_MARGIN:.2f}", reaching=True)
     line(f"ECE ≤ {MAX_ECE:.2f} for every model", "ece", MAX_ECE, f"{MAX_ECE:.2f}", every=True)
     above_logreg("overall AUC", "auc")
     return ["", "Against the targets (the ResNets and the ensemble, in the same folds as the baselines; a line that asks "
