@@ -32,3 +32,19 @@ def test_readme_table_is_the_shipped_weights_report():
     for row in table_rows:
         assert row in readme, f"README lacks the report row {row[:60]}…; run scripts/update_readme_table.py"
     assert "](reports/nested/reliability.png)" in readme
+
+
+def test_readme_standing_figures_are_the_reports():
+    """The figures of "Where we stand" are written from the shipped report by scripts/update_readme_table.py, not typed."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("update_readme_table", REPO / "scripts" / "update_readme_table.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    report = json.loads((REPO / "reports" / "nested" / "cv_report.json").read_text())
+    standing = script.standing_from_report(report)
+    auc = report["methods"]["mfcc_logreg"]["metrics"]["auc"]["mean"]
+    assert f"`mfcc_logreg` {auc:.3f}" in standing  # the generator quotes the report
+    readme = (REPO / "README.md").read_text()
+    assert f"{script.STANDING_START}\n{standing}\n{script.STANDING_END}" in readme, "run scripts/update_readme_table.py"
