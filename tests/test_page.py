@@ -291,3 +291,14 @@ def test_a_nested_card_says_the_window_was_picked_inside_the_folds_and_which_it_
             assert f"this model reads {frames // 100} s windows" in text, name
     plain = dict(cards["prosody"], protocol={"folds": 5, "repeats": 5, "selection": "fixed in advance"})
     assert "nested" not in card_summary(plain) and "this model reads" not in card_summary(plain)
+
+
+@pytest.mark.parametrize("adversary, pretrain", [(0.0, 0), (0.5, 0), (0.0, 6)])
+def test_a_nested_card_says_how_its_window_model_was_trained(adversary, pretrain):
+    card = json.loads((WEIGHTS / "spec_mfcc.json").read_text())
+    card["protocol"] = {**card["protocol"], "selection": "nested: an inner CV picks", "configuration": {"name": "x"}}
+    card["train_config"] = {**card["train_config"], "adversary": adversary, "pretrain_epochs": pretrain}
+    text = card_summary(card)
+    assert "picking the configuration in each fold" in text and "s windows, hop" in text
+    assert ("trained against gender and speaker adversaries" in text) == bool(adversary)
+    assert ("first trained on EmoDB arousal" in text) == bool(pretrain)

@@ -165,7 +165,7 @@ def card_summary(card: dict) -> str:
            + f"speaker-grouped {protocol.get('folds', '?')}-fold cross-validation × {protocol.get('repeats', '?')} repeats"
            + (f" on {data['n_clips']} clips of {data['n_speakers']} speakers" if "n_clips" in data and "n_speakers" in data else ""))
     if nested:
-        how += ", an inner CV on the training speakers picking the window in each fold (the figures include that choice)"
+        how += ", an inner CV on the training speakers picking the configuration in each fold (the figures include that choice)"
         if protocol.get("configuration") and "input" in card:  # one variant's card: the window it reads is its input's
             inputs = ModelInput.from_card(card)
             hop_s = inputs.features.hop_length / inputs.features.sample_rate
@@ -173,8 +173,12 @@ def card_summary(card: dict) -> str:
                 how += (f"; this model reads the whole recording at once, its time weighted by attention (trained on "
                         f"{inputs.window.window_frames * hop_s:g} s crops), what the same inner CV picked on all clips")
             else:
+                train = card.get("train_config") or {}
                 how += (f"; this model reads {inputs.window.window_frames * hop_s:g} s windows, hop "
-                        f"{inputs.window.hop_frames * hop_s:g} s, what the same inner CV picked on all clips")
+                        f"{inputs.window.hop_frames * hop_s:g} s"
+                        + (", trained against gender and speaker adversaries" if train.get("adversary") else "")
+                        + (", its network first trained on EmoDB arousal (acted German speech)" if train.get("pretrain_epochs") else "")
+                        + ", what the same inner CV picked on all clips")
     rows = [
         "| | ROC AUC | 95 % interval | accuracy |",
         "| --- | --- | --- | --- |",
