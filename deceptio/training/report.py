@@ -226,7 +226,7 @@ def format_report(report: dict) -> str:
                       "(each pretraining configuration against the same one without)."]
         fits = protocol.get("fits", {})
         lines += ["", f"Fits: {fits.get('done', 0)} trained by this run, {fits.get('cached', 0)} read from the fold cache "
-                      f"(trained by earlier, resumed runs); this run's wall time {fits.get('wall_s', 0):.0f} s.", ""]
+                      f"(trained by earlier, resumed runs); this run spent {fits.get('wall_s', 0):.0f} s of wall time on them.", ""]
     lines += _table(methods, ("kind", "ROC AUC", "AUC (female)", "accuracy", "balanced acc.", "ECE"), lambda method, m: (
         _kind(method, protocol["repeats"]), _fmt(m["auc"]), _fmt(m["auc_female"]), _fmt(m["accuracy"]), _fmt(m["balanced_accuracy"]),
         f"{m['ece']['mean']:.3f}"))
