@@ -48,3 +48,23 @@ def test_readme_standing_figures_are_the_reports():
     assert f"`mfcc_logreg` {auc:.3f}" in standing  # the generator quotes the report
     readme = (REPO / "README.md").read_text()
     assert f"{script.STANDING_START}\n{standing}\n{script.STANDING_END}" in readme, "run scripts/update_readme_table.py"
+
+
+def test_readme_prose_on_the_grid_quotes_the_reports_inner_figures():
+    """Every three-decimal figure in "What the second nested run added" is one of the report's inner-CV figures."""
+    import json
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("**What the second nested run added.**")
+    paragraph = readme[start: readme.index("\n\n", start)]
+    quoted = set(re.findall(r"\b[01]\.\d{3}\b", paragraph))
+    assert len(quoted) >= 10  # the paragraph compares configurations by their figures
+    report = json.loads((REPO / "reports" / "nested" / "cv_report.json").read_text())
+    known = set()
+    for row in report["protocol"]["shipped"].values():
+        for key in ("inner_gender_balanced_auc", "inner_score_gender_auc"):
+            known |= {f"{value:.3f}" for value in row.get(key, {}).values()}
+    for method in report["methods"].values():
+        known |= {f"{value:.3f}" for value in method.get("arousal_auc", {}).values()}
+    assert quoted <= known, f"README figures not in the report: {sorted(quoted - known)}"
